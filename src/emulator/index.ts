@@ -1,0 +1,193 @@
+// startEmulator({ port: 0 }) → { url, close }: a plain node:http server that stands in for
+// Alibaba Cloud IDaaS PAM and Huawei / Orange Business Cloud IAM.
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import {
+  EmuError,
+  EmulatorState,
+  buildRequest,
+  newRequestId,
+  readBody,
+  send,
+  sleep,
+  type Fault,
+  type Route,
+  type RouteCounters,
+} from './core.ts';
+import { idaasDialect, idaasRoutes } from './idaas.ts';
+import { iamDialect, iamRoutes, IamDirectory } from './iam.ts';
+
+export type { Fault, RouteCounters } from './core.ts';
+
+/** Every path of the control API starts with this; no upstream path can. */
+export const CONTROL_PREFIX = '/__emulator';
+
+export interface EmulatorOptions {
+  port?: number;
+  host?: string;
+  /** Added to every upstream answer (benchmarks use 0 and 20 ms). */
+  latencyMs?: number;
+  /** Serve the control API (faults, counters, clock). On by default. */
+  control?: boolean;
+}
+
+export interface Emulator {
+  url: string;
+  state: EmulatorState;
+  /** Adds a fault; see `Fault`. */
+  inject(fault: Fault): void;
+  /** Counters per route name. */
+  counters(): Record<string, RouteCounters>;
+  /** Clears faults, counters, lockouts and the clock offset. */
+  reset(): void;
+  /** Moves the emulator's clock forward (lockouts, expiry). */
+  advanceClock(ms: number): void;
+  close(): Promise<void>;
+}
+
+export async function startEmulator(options: EmulatorOptions = {}): Promise<Emulator> {
+  const state = new EmulatorState();
+  const iam = new IamDirectory(state);
+  const routes: Route[] = [...idaasRoutes(state), ...iamRoutes(iam)];
+  const latencyMs = options.latencyMs ?? 0;
+  const control = options.control ?? true;
+
+  const reset = () => {
+    state.faults = [];
+    state.resetCounters();
+    state.clockOffsetMs = 0;
+    iam.reset();
+  };
+
+  async function handleControl(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    const reply = (status: number, body?: unknown) =>
+      send(res, { status, body }, 'x-request-id', newRequestId());
+    const sub = url.pathname.slice(CONTROL_PREFIX.length);
+    try {
+      if (req.method === 'GET' && sub === '/counters') return reply(200, state.snapshot());
+      if (req.method === 'GET' && sub === '/faults') return reply(200, state.faults);
+      if (req.method === 'POST' && sub === '/faults') {
+        const fault = JSON.parse((await readBody(req)).toString('utf8')) as Fault;
+        if (!fault || typeof fault.route !== 'string') return reply(400, { error: 'a fault needs a route' });
+        state.faults.push(fault);
+        return reply(201, fault);
+      }
+      if (req.method === 'DELETE' && sub === '/faults') {
+        state.faults = [];
+        return reply(204);
+      }
+      if (req.method === 'POST' && sub === '/clock') {
+        const { advanceMs } = JSON.parse((await readBody(req)).toString('utf8')) as { advanceMs?: number };
+        if (typeof advanceMs !== 'number' || !Number.isFinite(advanceMs)) return reply(400, { error: 'advanceMs must be a number' });
+        state.clockOffsetMs += advanceMs;
+        return reply(200, { now: new Date(state.now()).toISOString() });
+      }
+      if (req.method === 'POST' && sub === '/reset') {
+        reset();
+        return reply(204);
+      }
+      return reply(404, { error: 'unknown control route' });
+    } catch {
+      return reply(400, { error: 'the control request body is not valid JSON' });
+    }
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://emulator.invalid');
+    if (url.pathname.startsWith(CONTROL_PREFIX)) {
+      if (control) return handleControl(req, res, url);
+    }
+    let matched: Route | undefined;
+    let params: string[] = [];
+    let pathMatched = false;
+    for (const route of routes) {
+      const m = route.pattern.exec(url.pathname);
+      if (!m) continue;
+      pathMatched = true;
+      if (route.method !== req.method) continue;
+      matched = route;
+      params = m.slice(1).map((p) => decodeURIComponent(p));
+      break;
+    }
+    const requestId = newRequestId();
+    if (!matched) {
+      // Unknown paths answer in the dialect of the service whose prefix they carry.
+      const dialect = url.pathname.startsWith('/v3/') ? iamDialect : idaasDialect;
+      const err = pathMatched
+        ? new EmuError(405, 'method_not_allowed', `Method ${req.method} is not allowed on this resource.`)
+        : new EmuError(404, 'not_found', 'The requested resource does not exist.');
+      return send(res, { status: err.status, body: dialect.error(err, requestId) }, dialect.requestIdHeader, requestId);
+    }
+
+    const route = matched;
+    const counter = state.counter(route.name);
+    counter.requests += 1;
+    counter.inFlight += 1;
+    counter.maxInFlight = Math.max(counter.maxInFlight, counter.inFlight);
+    try {
+      const fault = state.takeFault(route.name);
+      const delay = (fault?.latencyMs ?? 0) + latencyMs;
+      if (delay > 0) await sleep(delay);
+      if (fault?.reset) {
+        req.socket.destroy();
+        return;
+      }
+      if (fault?.malformed) {
+        return send(res, { status: 200, body: '{"entities": [{"instanceId": ' }, route.dialect.requestIdHeader, requestId);
+      }
+      if (fault?.status) {
+        const body =
+          fault.body ??
+          route.dialect.error(new EmuError(fault.status, faultCode(fault.status), 'Injected fault.'), requestId);
+        return send(res, { status: fault.status, headers: fault.headers, body }, route.dialect.requestIdHeader, requestId);
+      }
+      let response;
+      try {
+        const raw = await readBody(req);
+        response = await route.handle(buildRequest(req, url, params, raw, requestId, state.now()));
+      } catch (e) {
+        const err =
+          e instanceof EmuError ? e : new EmuError(500, 'internal_error', 'The server encountered an internal error.');
+        response = { status: err.status, headers: err.headers, body: route.dialect.error(err, requestId) };
+      }
+      send(res, response, route.dialect.requestIdHeader, requestId);
+    } finally {
+      counter.inFlight -= 1;
+    }
+  }
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch(() => {
+      if (!res.headersSent) res.writeHead(500).end();
+      else res.destroy();
+    });
+  });
+  server.keepAliveTimeout = 60_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  const host = options.host && options.host !== '0.0.0.0' ? options.host : '127.0.0.1';
+
+  return {
+    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    state,
+    inject: (fault) => void state.faults.push({ ...fault }),
+    counters: () => state.snapshot(),
+    reset,
+    advanceClock: (ms) => void (state.clockOffsetMs += ms),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+function faultCode(status: number): string {
+  if (status === 429) return 'throttling';
+  if (status === 503) return 'service_unavailable';
+  if (status >= 500) return 'internal_error';
+  return 'injected';
+}
