@@ -1,0 +1,152 @@
+// The one place where failures become GraphQL errors. Resolvers throw these (or let
+// upstream clients throw them); anything else is masked by yoga as INTERNAL_SERVER_ERROR.
+import { GraphQLError } from 'graphql';
+
+export type ErrorCode =
+  | 'BAD_USER_INPUT'
+  | 'UNAUTHENTICATED'
+  | 'FORBIDDEN'
+  | 'NOT_FOUND'
+  | 'RATE_LIMITED'
+  | 'MFA_REQUIRED'
+  | 'UPSTREAM_ERROR'
+  | 'UPSTREAM_UNAVAILABLE'
+  | 'UPSTREAM_TIMEOUT'
+  | 'INTERNAL_SERVER_ERROR';
+
+export type UpstreamService = 'idaas' | 'iam';
+
+export interface UpstreamInfo {
+  service: UpstreamService;
+  status?: number;
+  code?: string;
+  requestId?: string;
+}
+
+export class GatewayError extends GraphQLError {
+  constructor(
+    message: string,
+    readonly code: ErrorCode,
+    extensions: Record<string, unknown> = {},
+  ) {
+    super(message, { extensions: { code, ...extensions } });
+  }
+}
+
+export const badInput = (message: string, extensions: Record<string, unknown> = {}) =>
+  new GatewayError(message, 'BAD_USER_INPUT', extensions);
+
+/** An upstream answered with an error, an unreadable body, or not at all. */
+export class UpstreamError extends GatewayError {
+  constructor(
+    message: string,
+    code: ErrorCode,
+    readonly upstream: UpstreamInfo,
+    extensions: Record<string, unknown> = {},
+  ) {
+    super(message, code, { upstream: dropUndefined(upstream), ...extensions });
+  }
+}
+
+const SERVICE_NAMES: Record<UpstreamService, string> = { idaas: 'IDaaS PAM', iam: 'IAM' };
+
+/** HTTP status of an upstream error answer → our code. */
+export function codeForStatus(status: number): ErrorCode {
+  if (status === 400 || status === 409 || status === 422) return 'BAD_USER_INPUT';
+  if (status === 401) return 'UNAUTHENTICATED';
+  if (status === 403) return 'FORBIDDEN';
+  if (status === 404) return 'NOT_FOUND';
+  if (status === 429) return 'RATE_LIMITED';
+  if (status === 408 || status === 504) return 'UPSTREAM_TIMEOUT';
+  if (status === 502 || status === 503) return 'UPSTREAM_UNAVAILABLE';
+  return 'UPSTREAM_ERROR';
+}
+
+/** The upstream's own error fields, whichever dialect it speaks. */
+export interface ParsedUpstreamError {
+  code?: string;
+  message?: string;
+  requestId?: string;
+  /** Keystone's `receipt.required_auth_methods` / our emulator's `required_auth_methods`. */
+  requiredAuthMethods?: string[][];
+}
+
+/**
+ * Reads every dialect the contract lists:
+ * IDaaS `{error, error_description, request_id}`, older Alibaba `{Code, Message, RequestId}`,
+ * Keystone `{error: {code, title, message}}`, Huawei `{error_code, error_msg[, request_id]}`.
+ */
+export function parseUpstreamErrorBody(body: unknown): ParsedUpstreamError {
+  if (!body || typeof body !== 'object') return {};
+  const b = body as Record<string, unknown>;
+  const str = (v: unknown) => (typeof v === 'string' && v ? v : typeof v === 'number' ? String(v) : undefined);
+  if (b.error && typeof b.error === 'object') {
+    const e = b.error as Record<string, unknown>;
+    return {
+      code: str(e.title) ?? str(e.code),
+      message: str(e.message),
+      requiredAuthMethods: methodsList(e.required_auth_methods) ?? methodsList((b.receipt as any)?.required_auth_methods),
+    };
+  }
+  if (typeof b.error === 'string') {
+    return { code: b.error, message: str(b.error_description), requestId: str(b.request_id) };
+  }
+  if ('error_code' in b || 'error_msg' in b) {
+    return { code: str(b.error_code), message: str(b.error_msg), requestId: str(b.request_id) };
+  }
+  if ('Code' in b || 'Message' in b) {
+    return { code: str(b.Code), message: str(b.Message), requestId: str(b.RequestId) };
+  }
+  const receipt = methodsList((b.receipt as any)?.required_auth_methods);
+  return receipt ? { requiredAuthMethods: receipt } : {};
+}
+
+function methodsList(v: unknown): string[][] | undefined {
+  if (!Array.isArray(v) || !v.every((r) => Array.isArray(r) && r.every((m) => typeof m === 'string'))) return undefined;
+  return v as string[][];
+}
+
+/** Removes every known secret from a text that may quote the request. */
+export function redact(text: string, secrets: readonly (string | undefined)[]): string {
+  let out = text;
+  for (const s of secrets) if (s && s.length >= 4) out = out.split(s).join('[REDACTED]');
+  return out;
+}
+
+/** An upstream error answer → a typed GraphQL error. */
+export function upstreamErrorFromResponse(
+  service: UpstreamService,
+  status: number,
+  body: unknown,
+  headerRequestId: string | undefined,
+  secrets: readonly (string | undefined)[] = [],
+): UpstreamError {
+  const parsed = parseUpstreamErrorBody(body);
+  const code = codeForStatus(status);
+  const upstreamMessage = parsed.message ? `: ${redact(parsed.message, secrets).slice(0, 500)}` : '';
+  return new UpstreamError(
+    `${SERVICE_NAMES[service]} answered ${status}${parsed.code ? ` ${parsed.code}` : ''}${upstreamMessage}`,
+    code,
+    { service, status, code: parsed.code, requestId: parsed.requestId ?? headerRequestId },
+  );
+}
+
+export function upstreamUnreadable(service: UpstreamService, status: number, requestId: string | undefined, why: string) {
+  return new UpstreamError(`${SERVICE_NAMES[service]} sent a response the gateway cannot read (${why})`, 'UPSTREAM_ERROR', {
+    service,
+    status,
+    requestId,
+  });
+}
+
+export function upstreamUnavailable(service: UpstreamService, why: string) {
+  return new UpstreamError(`${SERVICE_NAMES[service]} is unavailable (${why})`, 'UPSTREAM_UNAVAILABLE', { service });
+}
+
+export function upstreamTimeout(service: UpstreamService, why: string) {
+  return new UpstreamError(`${SERVICE_NAMES[service]} did not answer in time (${why})`, 'UPSTREAM_TIMEOUT', { service });
+}
+
+function dropUndefined<T extends object>(o: T): T {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+}

@@ -1,0 +1,69 @@
+// `npm start`: loadConfig() → embedded emulator for unconfigured upstreams → createGateway()
+// → listen. The only file that listens.
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ConfigError, loadConfig, type GatewayConfig } from './config.ts';
+import { createGateway } from './gateway.ts';
+import { createLogger } from './logger.ts';
+import { startEmulator, type Emulator } from './emulator/index.ts';
+import { describeDemoData } from './emulator/describe.ts';
+
+let config: GatewayConfig;
+try {
+  config = loadConfig();
+} catch (e) {
+  if (e instanceof ConfigError) {
+    console.error(`token-gateway: ${e.message}`);
+    process.exit(2);
+  }
+  throw e;
+}
+
+const logger = createLogger(config.logLevel);
+process.on('unhandledRejection', (reason) => logger.error({ err: reason }, 'unhandled rejection'));
+
+let emulator: Emulator | undefined;
+const needsIdaas = !config.idaas.endpoint;
+const needsIam = config.iam.endpoints.length === 0;
+if (config.emulator.enabled && (needsIdaas || needsIam)) {
+  emulator = await startEmulator({ port: 0, latencyMs: config.emulator.latencyMs });
+  if (needsIdaas) config.idaas.endpoint = emulator.url;
+  if (needsIam) config.iam.endpoints = [{ name: 'emulator', url: emulator.url }];
+}
+
+const gateway = createGateway(config, { logger });
+const server = createServer(gateway);
+server.keepAliveTimeout = 65_000;
+await new Promise<void>((resolve, reject) => {
+  server.once('error', reject);
+  server.listen(config.port, config.host, resolve);
+});
+const { port } = server.address() as AddressInfo;
+const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}/graphql`;
+
+const lines = [`token-gateway listening on ${url}${config.graphiql ? '  (open it in a browser for GraphiQL)' : ''}`];
+if (emulator) {
+  lines.push(`embedded upstream emulator on ${emulator.url} for: ${[needsIdaas && 'IDaaS PAM', needsIam && 'IAM'].filter(Boolean).join(', ')}`);
+  lines.push(describeDemoData());
+}
+console.log(lines.join('\n'));
+logger.info({ url, emulator: emulator?.url }, 'listening');
+
+let stopping = false;
+async function shutdown(signal: string) {
+  if (stopping) return;
+  stopping = true;
+  logger.info({ signal }, 'shutting down');
+  const force = setTimeout(() => process.exit(1), 10_000);
+  force.unref();
+  await new Promise<void>((resolve) => {
+    server.close(() => resolve());
+    server.closeIdleConnections();
+  });
+  await gateway.close();
+  await emulator?.close();
+  process.exit(0);
+}
+process.on('SIGTERM', () => void shutdown('SIGTERM'));
+process.on('SIGINT', () => void shutdown('SIGINT'));
