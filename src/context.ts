@@ -8,6 +8,7 @@ import { GatewayError } from './errors.ts';
 import type { UpstreamHttp } from './upstreams/http.ts';
 import { IdaasClient, type ListAuthenticationTokensParams } from './upstreams/idaas/client.ts';
 import type { AuthenticationTokenPage } from './upstreams/idaas/schemas.ts';
+import { IamClient } from './upstreams/iam/client.ts';
 import type { CursorCodec } from './schema/cursor.ts';
 
 /** What createGateway builds once and every request shares. */
@@ -23,6 +24,8 @@ export interface Context {
   logger: Logger;
   /** The IDaaS client for this caller; UNAUTHENTICATED (and no upstream call) without `Authorization`. */
   idaas(): IdaasClient;
+  /** The IAM client; IAM operations carry their credentials in the input. */
+  iam(): IamClient;
   /** Identical page requests within one operation are made once; different ones run concurrently. */
   authenticationTokenPages: DataLoader<ListAuthenticationTokensParams, AuthenticationTokenPage, string>;
 }
@@ -37,10 +40,12 @@ export function createContext(services: GatewayServices, initial: YogaInitialCon
     client ??= new IdaasClient(services.http, services.config.idaas, authorization, logger);
     return client;
   };
+  let iam: IamClient | undefined;
   return {
     services,
     logger,
     idaas,
+    iam: () => (iam ??= new IamClient(services.http, services.config.iam.endpoints, logger)),
     authenticationTokenPages: new DataLoader(
       (keys) => Promise.all(keys.map((k) => idaas().listAuthenticationTokens(k).catch((e: Error) => e))),
       { cacheKeyFn: pageKey },

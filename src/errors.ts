@@ -23,13 +23,15 @@ export interface UpstreamInfo {
   requestId?: string;
 }
 
+// No own enumerable fields beyond GraphQLError's: yoga (via graphql-tools) only keeps an
+// error unmasked when it looks exactly like a GraphQLError.
 export class GatewayError extends GraphQLError {
-  constructor(
-    message: string,
-    readonly code: ErrorCode,
-    extensions: Record<string, unknown> = {},
-  ) {
+  constructor(message: string, code: ErrorCode, extensions: Record<string, unknown> = {}) {
     super(message, { extensions: { code, ...extensions } });
+  }
+
+  get code(): ErrorCode {
+    return this.extensions.code as ErrorCode;
   }
 }
 
@@ -38,13 +40,12 @@ export const badInput = (message: string, extensions: Record<string, unknown> = 
 
 /** An upstream answered with an error, an unreadable body, or not at all. */
 export class UpstreamError extends GatewayError {
-  constructor(
-    message: string,
-    code: ErrorCode,
-    readonly upstream: UpstreamInfo,
-    extensions: Record<string, unknown> = {},
-  ) {
+  constructor(message: string, code: ErrorCode, upstream: UpstreamInfo, extensions: Record<string, unknown> = {}) {
     super(message, code, { upstream: dropUndefined(upstream), ...extensions });
+  }
+
+  get upstream(): UpstreamInfo {
+    return this.extensions.upstream as UpstreamInfo;
   }
 }
 
@@ -85,7 +86,7 @@ export function parseUpstreamErrorBody(body: unknown): ParsedUpstreamError {
     return {
       code: str(e.title) ?? str(e.code),
       message: str(e.message),
-      requiredAuthMethods: methodsList(e.required_auth_methods) ?? methodsList((b.receipt as any)?.required_auth_methods),
+      requiredAuthMethods: requiredMethods(b),
     };
   }
   if (typeof b.error === 'string') {
@@ -97,8 +98,13 @@ export function parseUpstreamErrorBody(body: unknown): ParsedUpstreamError {
   if ('Code' in b || 'Message' in b) {
     return { code: str(b.Code), message: str(b.Message), requestId: str(b.RequestId) };
   }
-  const receipt = methodsList((b.receipt as any)?.required_auth_methods);
-  return receipt ? { requiredAuthMethods: receipt } : {};
+  const required = requiredMethods(b);
+  return required ? { requiredAuthMethods: required } : {};
+}
+
+/** Keystone puts `required_auth_methods` beside its `receipt`; Huawei-style answers inside `error`. */
+function requiredMethods(b: Record<string, any>): string[][] | undefined {
+  return methodsList(b.required_auth_methods) ?? methodsList(b.receipt?.required_auth_methods) ?? methodsList(b.error?.required_auth_methods);
 }
 
 function methodsList(v: unknown): string[][] | undefined {

@@ -106,7 +106,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       pathMatched = true;
       if (route.method !== req.method) continue;
       matched = route;
-      params = m.slice(1).map((p) => decodeURIComponent(p));
+      params = m.slice(1);
       break;
     }
     const requestId = newRequestId();
@@ -144,7 +144,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       let response;
       try {
         const raw = await readBody(req);
-        response = await route.handle(buildRequest(req, url, params, raw, requestId, state.now()));
+        response = await route.handle(buildRequest(req, url, params.map(decodeParam), raw, requestId, state.now()));
       } catch (e) {
         const err =
           e instanceof EmuError ? e : new EmuError(500, 'internal_error', 'The server encountered an internal error.');
@@ -190,4 +190,13 @@ function faultCode(status: number): string {
   if (status === 503) return 'service_unavailable';
   if (status >= 500) return 'internal_error';
   return 'injected';
+}
+
+/** Path captures are percent-decoded; a malformed escape is the client's error, not a bodyless 500. */
+function decodeParam(p: string): string {
+  try {
+    return decodeURIComponent(p);
+  } catch {
+    throw new EmuError(400, 'invalid_request', 'The request path contains an invalid percent-encoding.');
+  }
 }

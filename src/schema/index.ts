@@ -5,6 +5,7 @@ import './credential.ts';
 import './instance.ts';
 import './authentication-token.ts';
 import './cloud-account-role.ts';
+import './iam-token.ts';
 
 export const schema = builder.toSchema();
 

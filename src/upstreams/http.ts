@@ -33,6 +33,8 @@ export interface UpstreamRequest {
   secrets?: readonly (string | undefined)[];
   signal?: AbortSignal;
   logger?: Logger;
+  /** A service-specific reading of an error answer (e.g. IAM's MFA receipt); falls back to the status map. */
+  errorFor?: (res: UpstreamResponse) => UpstreamError | undefined;
 }
 
 export interface UpstreamResponse {
@@ -92,7 +94,7 @@ export class UpstreamHttp {
       try {
         const res = await this.once(req);
         if (req.ok.includes(res.status)) return res;
-        const err = upstreamErrorFromResponse(req.service, res.status, res.json, res.requestId, req.secrets);
+        const err = req.errorFor?.(res) ?? upstreamErrorFromResponse(req.service, res.status, res.json, res.requestId, req.secrets);
         if (!req.retry || !RETRY_STATUSES.has(res.status)) throw err;
         const wait = backoff(attempt, baseMs, retryAfterMs(res.headers['retry-after']));
         if (attempt >= attempts || Date.now() + wait > deadline) throw err;

@@ -1,0 +1,112 @@
+// IAM client for Keystone-v3-style `POST /v3/auth/tokens` (Huawei Cloud, Orange Business
+// Cloud, OpenStack Keystone). Endpoints are chosen by configured name only; a client can
+// never make the gateway call a URL of its choosing.
+import type { Logger } from 'pino';
+import type { UpstreamHttp, UpstreamResponse } from '../http.ts';
+import { badInput, parseUpstreamErrorBody, redact, upstreamUnreadable, UpstreamError } from '../../errors.ts';
+import { iamTokenBodySchema, type IamTokenBody } from './schemas.ts';
+
+export interface IamEndpoint {
+  name: string;
+  url: string;
+}
+
+export type KeystoneRef = { id: string } | { name: string };
+export type KeystoneScope = { project: { id: string } | { name: string; domain: KeystoneRef } } | { domain: KeystoneRef };
+
+export interface CreateTokenParams {
+  endpoint?: string | null;
+  password?: { user: { id: string } | { name: string; domain: KeystoneRef }; password: string };
+  totp?: { userId: string; passcode: string };
+  token?: string;
+  receipt?: string | null;
+  scope?: KeystoneScope | null;
+  includeCatalog: boolean;
+}
+
+export type IamToken = IamTokenBody & { value: string; endpoint: string };
+
+export class IamClient {
+  constructor(
+    private readonly http: UpstreamHttp,
+    readonly endpoints: readonly IamEndpoint[],
+    private readonly logger?: Logger,
+  ) {}
+
+  endpoint(name?: string | null): IamEndpoint {
+    if (this.endpoints.length === 0) throw badInput('No IAM endpoint is configured.');
+    if (name == null) return this.endpoints[0]!;
+    const found = this.endpoints.find((e) => e.name === name);
+    if (!found) throw badInput(`Unknown IAM endpoint "${name}". Configured: ${this.endpoints.map((e) => e.name).join(', ')}.`);
+    return found;
+  }
+
+  /** POST /v3/auth/tokens. Never retried: a rejected password counts towards the IAM's lockout. */
+  async createToken(p: CreateTokenParams): Promise<IamToken> {
+    const endpoint = this.endpoint(p.endpoint);
+    const methods = [p.password && 'password', p.totp && 'totp', p.token && 'token'].filter((m): m is string => Boolean(m));
+    const identity: Record<string, unknown> = { methods };
+    if (p.password) identity.password = { user: { ...p.password.user, password: p.password.password } };
+    if (p.totp) identity.totp = { user: { id: p.totp.userId, passcode: p.totp.passcode } };
+    if (p.token) identity.token = { id: p.token };
+    const secrets = [p.password?.password, p.totp?.passcode, p.token, p.receipt ?? undefined];
+
+    const { data, response } = await this.http.call(
+      {
+        service: 'iam',
+        operation: p.token ? 'createScopedToken' : 'createToken',
+        baseUrl: endpoint.url,
+        method: 'POST',
+        path: '/v3/auth/tokens',
+        query: { nocatalog: p.includeCatalog ? undefined : 'true' },
+        headers: p.receipt ? { 'openstack-auth-receipt': p.receipt } : {},
+        body: { auth: { identity, ...(p.scope ? { scope: p.scope } : {}) } },
+        ok: [200, 201],
+        secrets,
+        logger: this.logger,
+        errorFor: (res) => iamError(res, secrets, Boolean(p.token)),
+      },
+      iamTokenBodySchema,
+    );
+    const value = header(response, 'x-subject-token');
+    if (!value) throw upstreamUnreadable('iam', response.status, response.requestId, 'no X-Subject-Token header');
+    return { ...data, value, endpoint: endpoint.name };
+  }
+}
+
+function header(res: UpstreamResponse, name: string): string | undefined {
+  const v = res.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** IAM answers that mean more than their status: a second factor is needed, or the user is locked. */
+function iamError(res: UpstreamResponse, secrets: readonly (string | undefined)[], usesToken: boolean): UpstreamError | undefined {
+  const parsed = parseUpstreamErrorBody(res.json);
+  const upstream = { service: 'iam' as const, status: res.status, code: parsed.code, requestId: parsed.requestId ?? res.requestId };
+  // Keystone answers 404 "Could not find token" for an unknown, garbage or expired token:
+  // for the caller that is a failed authentication, not a missing resource.
+  if (res.status === 404 && usesToken && /could not find token/i.test(parsed.message ?? '')) {
+    return new UpstreamError('The IAM does not accept this token: it is unknown, malformed or expired.', 'UNAUTHENTICATED', upstream);
+  }
+  if (res.status !== 401) return undefined;
+  const receipt = header(res, 'openstack-auth-receipt');
+  if (receipt || parsed.requiredAuthMethods) {
+    const requiredMethods = parsed.requiredAuthMethods ?? [['password', 'totp']];
+    return new UpstreamError(
+      'The IAM needs a second factor: send `totp { userId, passcode }` with the passcode of the virtual MFA device' +
+        (receipt ? ', and `receipt` to continue this sign-in.' : '.'),
+      'MFA_REQUIRED',
+      upstream,
+      { requiredMethods, ...(receipt ? { receipt } : {}) },
+    );
+  }
+  if (parsed.message && /\block(ed)?\b/i.test(parsed.message)) {
+    return new UpstreamError(
+      `The IAM has locked this user after too many failed sign-ins: ${redact(parsed.message, secrets).slice(0, 300)}`,
+      'RATE_LIMITED',
+      upstream,
+      { reason: 'USER_LOCKED' },
+    );
+  }
+  return undefined;
+}

@@ -1,0 +1,80 @@
+// Starts the emulator and a gateway on it, captures every log line, and sends GraphQL
+// through yoga.fetch (no socket) exactly as a client would.
+import { Writable } from 'node:stream';
+import { defaultConfig, type GatewayConfig } from '../src/config.ts';
+import { createGateway, type Gateway } from '../src/gateway.ts';
+import { createLogger } from '../src/logger.ts';
+import { startEmulator, type Emulator, type EmulatorOptions } from '../src/emulator/index.ts';
+import { DEMO_ACCESS_TOKENS } from '../src/emulator/fixtures.ts';
+
+export interface Stack {
+  emulator: Emulator;
+  gateway: Gateway;
+  /** Every log line the gateway wrote, raw. */
+  logs: string[];
+  gql<T = any>(query: string, variables?: Record<string, unknown>, headers?: Record<string, string>): Promise<GqlResult<T>>;
+  close(): Promise<void>;
+}
+
+export interface GqlResult<T> {
+  status: number;
+  headers: Headers;
+  data: T;
+  errors?: { message: string; path?: (string | number)[]; extensions: Record<string, any> }[];
+}
+
+export const FULL = { authorization: `Bearer ${DEMO_ACCESS_TOKENS.full.token}` };
+
+export async function startStack(
+  overrides: (c: GatewayConfig) => Partial<GatewayConfig> = () => ({}),
+  emulatorOptions: EmulatorOptions = {},
+): Promise<Stack> {
+  const emulator = await startEmulator({ port: 0, ...emulatorOptions });
+  const base = defaultConfig();
+  const config: GatewayConfig = {
+    ...base,
+    logLevel: 'debug',
+    idaas: { endpoint: emulator.url, instanceEndpoints: new Map() },
+    iam: { endpoints: [{ name: 'emulator', url: emulator.url }] },
+    upstream: { ...base.upstream, retry: { ...base.upstream.retry, baseMs: 5 } },
+  };
+  const logs: string[] = [];
+  const sink = new Writable({
+    write(chunk, _enc, cb) {
+      logs.push(String(chunk));
+      cb();
+    },
+  });
+  const gateway = createGateway({ ...config, ...overrides(config) }, { logger: createLogger('trace', sink) });
+  return {
+    emulator,
+    gateway,
+    logs,
+    gql: (query, variables, headers = FULL) => gql(gateway, query, variables, headers),
+    close: async () => {
+      await gateway.close();
+      await emulator.close();
+    },
+  };
+}
+
+export async function gql<T = any>(
+  gateway: Gateway,
+  query: string,
+  variables: Record<string, unknown> = {},
+  headers: Record<string, string> = {},
+): Promise<GqlResult<T>> {
+  const res = await gateway.fetch('http://gateway.test/graphql', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json', ...headers },
+    body: JSON.stringify({ query, variables }),
+  });
+  const body = (await res.json()) as { data: T; errors?: GqlResult<T>['errors'] };
+  return { status: res.status, headers: res.headers, data: body.data, errors: body.errors };
+}
+
+/** The one error of a result, asserting there is exactly one. */
+export function onlyError<T>(r: GqlResult<T>) {
+  if (r.errors?.length !== 1) throw new Error(`expected one error, got ${JSON.stringify(r.errors)}`);
+  return r.errors[0]!;
+}
