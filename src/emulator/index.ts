@@ -1,5 +1,6 @@
 // startEmulator({ port: 0 }) → { url, close }: a plain node:http server that stands in for
 // Alibaba Cloud IDaaS PAM and Huawei / Orange Business Cloud IAM.
+import { z } from 'zod';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
@@ -18,6 +19,19 @@ import { idaasDialect, idaasRoutes } from './idaas.ts';
 import { iamDialect, iamRoutes, IamDirectory } from './iam.ts';
 
 export type { Fault, RouteCounters } from './core.ts';
+
+const faultSchema = z
+  .object({
+    route: z.string().min(1),
+    latencyMs: z.number().int().min(0).max(600_000).optional(),
+    status: z.number().int().min(100).max(599).optional(),
+    body: z.unknown().optional(),
+    headers: z.record(z.string(), z.string()).optional(),
+    malformed: z.boolean().optional(),
+    reset: z.boolean().optional(),
+    times: z.number().int().min(1).optional(),
+  })
+  .strict();
 
 /** Every path of the control API starts with this; no upstream path can. */
 export const CONTROL_PREFIX = '/__emulator';
@@ -67,10 +81,12 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       if (req.method === 'GET' && sub === '/counters') return reply(200, state.snapshot());
       if (req.method === 'GET' && sub === '/faults') return reply(200, state.faults);
       if (req.method === 'POST' && sub === '/faults') {
-        const fault = JSON.parse((await readBody(req)).toString('utf8')) as Fault;
-        if (!fault || typeof fault.route !== 'string') return reply(400, { error: 'a fault needs a route' });
-        state.faults.push(fault);
-        return reply(201, fault);
+        const parsed = faultSchema.safeParse(JSON.parse((await readBody(req)).toString('utf8')));
+        if (!parsed.success) {
+          return reply(400, { error: parsed.error.issues.map((i) => `${i.path.join('.') || 'fault'}: ${i.message}`).join('; ') });
+        }
+        state.faults.push(parsed.data);
+        return reply(201, parsed.data);
       }
       if (req.method === 'DELETE' && sub === '/faults') {
         state.faults = [];
@@ -139,7 +155,10 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
         const body =
           fault.body ??
           route.dialect.error(new EmuError(fault.status, faultCode(fault.status), 'Injected fault.'), requestId);
-        return send(res, { status: fault.status, headers: fault.headers, body }, route.dialect.requestIdHeader, requestId);
+        // Throttling answers carry Retry-After, as the real services' do, unless the fault sets it.
+        const given = Object.fromEntries(Object.entries(fault.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]));
+        const headers = fault.status === 429 ? { 'retry-after': '1', ...given } : given;
+        return send(res, { status: fault.status, headers, body }, route.dialect.requestIdHeader, requestId);
       }
       let response;
       try {
