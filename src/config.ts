@@ -64,6 +64,35 @@ const envSchema = z.object({
   UPSTREAM_RETRY_ATTEMPTS: int(3, 1, 10),
   UPSTREAM_RETRY_BASE_MS: int(100, 1, 60_000),
   UPSTREAM_RETRY_DEADLINE_MS: int(15_000, 1, 600_000),
+  UPSTREAM_MAX_CONCURRENCY: int(256, 1, 100_000),
+  UPSTREAM_MAX_QUEUE: int(1024, 0, 1_000_000),
+  UPSTREAM_RETRY_BUDGET_RATIO: z.coerce.number().min(0).max(1).default(0.2),
+  CIRCUIT_FAILURE_THRESHOLD: int(5, 1, 10_000),
+  CIRCUIT_RESET_MS: int(10_000, 100, 3_600_000),
+  REQUEST_DEADLINE_MS: int(20_000, 100, 600_000),
+
+  MAX_BODY_BYTES: int(100_000, 1_024, 50 * 1024 * 1024),
+  MAX_DEPTH: int(12, 1, 1_000),
+  MAX_ALIASES: int(15, 0, 1_000),
+  MAX_TOKENS: int(2_000, 10, 1_000_000),
+  MAX_DIRECTIVES: int(20, 0, 1_000),
+  MAX_COST: int(5_000, 1, 10_000_000),
+  BATCHING_LIMIT: int(0, 0, 100),
+  INTROSPECTION: onOff('on'),
+  CORS_ORIGINS: z
+    .string()
+    .trim()
+    .optional()
+    .transform((s) => (s ? s.split(',').map((o) => o.trim()).filter(Boolean) : [])),
+  RATE_LIMIT_PER_MINUTE: int(600, 0, 10_000_000),
+  RATE_LIMIT_BURST: int(100, 1, 10_000_000),
+  TRUST_PROXY: onOff('off'),
+  IAM_GUARD_MAX_FAILURES: int(3, 0, 1_000),
+  IAM_GUARD_WINDOW_MS: int(15 * 60_000, 1_000, 24 * 3_600_000),
+  SHUTDOWN_GRACE_MS: int(10_000, 0, 600_000),
+  METRICS: onOff('on'),
+  OTEL_EXPORTER_OTLP_ENDPOINT: baseUrl.optional(),
+  OTEL_SERVICE_NAME: z.string().trim().min(1).default('token-gateway'),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -85,8 +114,29 @@ export interface GatewayConfig {
     timeoutMs: number;
     maxResponseBytes: number;
     connections: number;
-    retry: { attempts: number; baseMs: number; deadlineMs: number };
+    retry: { attempts: number; baseMs: number; deadlineMs: number; budgetRatio: number };
+    maxConcurrency: number;
+    maxQueue: number;
+    circuit: { failureThreshold: number; resetMs: number };
   };
+  requestDeadlineMs: number;
+  limits: {
+    maxBodyBytes: number;
+    maxDepth: number;
+    maxAliases: number;
+    maxTokens: number;
+    maxDirectives: number;
+    maxCost: number;
+    /** 0: batched requests are refused. */
+    batchingLimit: number;
+  };
+  introspection: boolean;
+  corsOrigins: string[];
+  rateLimit: { perMinute: number; burst: number; trustProxy: boolean };
+  iamGuard: { maxFailures: number; windowMs: number };
+  shutdownGraceMs: number;
+  metrics: boolean;
+  otel: { endpoint: string | undefined; serviceName: string };
 }
 
 export class ConfigError extends Error {
@@ -133,8 +183,29 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         attempts: e.UPSTREAM_RETRY_ATTEMPTS,
         baseMs: e.UPSTREAM_RETRY_BASE_MS,
         deadlineMs: e.UPSTREAM_RETRY_DEADLINE_MS,
+        budgetRatio: e.UPSTREAM_RETRY_BUDGET_RATIO,
       },
+      maxConcurrency: e.UPSTREAM_MAX_CONCURRENCY,
+      maxQueue: e.UPSTREAM_MAX_QUEUE,
+      circuit: { failureThreshold: e.CIRCUIT_FAILURE_THRESHOLD, resetMs: e.CIRCUIT_RESET_MS },
     },
+    requestDeadlineMs: e.REQUEST_DEADLINE_MS,
+    limits: {
+      maxBodyBytes: e.MAX_BODY_BYTES,
+      maxDepth: e.MAX_DEPTH,
+      maxAliases: e.MAX_ALIASES,
+      maxTokens: e.MAX_TOKENS,
+      maxDirectives: e.MAX_DIRECTIVES,
+      maxCost: e.MAX_COST,
+      batchingLimit: e.BATCHING_LIMIT,
+    },
+    introspection: e.INTROSPECTION,
+    corsOrigins: e.CORS_ORIGINS,
+    rateLimit: { perMinute: e.RATE_LIMIT_PER_MINUTE, burst: e.RATE_LIMIT_BURST, trustProxy: e.TRUST_PROXY },
+    iamGuard: { maxFailures: e.IAM_GUARD_MAX_FAILURES, windowMs: e.IAM_GUARD_WINDOW_MS },
+    shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
+    metrics: e.METRICS,
+    otel: { endpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT, serviceName: e.OTEL_SERVICE_NAME },
   };
 }
 

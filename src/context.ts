@@ -1,5 +1,6 @@
-// The per-request context: upstream clients bound to the caller, per-request loaders, and
-// the gateway-wide services they share. Nothing in it outlives the request.
+// The per-request context: upstream clients bound to the caller and to the request's
+// deadline, per-request loaders, and the gateway-wide services they share. Nothing in it
+// outlives the request.
 import DataLoader from 'dataloader';
 import type { Logger } from 'pino';
 import type { YogaInitialContext } from 'graphql-yoga';
@@ -9,7 +10,9 @@ import type { UpstreamHttp } from './upstreams/http.ts';
 import { IdaasClient, type ListAuthenticationTokensParams } from './upstreams/idaas/client.ts';
 import type { AuthenticationTokenPage } from './upstreams/idaas/schemas.ts';
 import { IamClient } from './upstreams/iam/client.ts';
+import type { SignInGuard } from './upstreams/iam/guard.ts';
 import type { CursorCodec } from './schema/cursor.ts';
+import type { GatewayMetrics } from './observability/metrics.ts';
 
 /** What createGateway builds once and every request shares. */
 export interface GatewayServices {
@@ -17,11 +20,16 @@ export interface GatewayServices {
   http: UpstreamHttp;
   cursors: CursorCodec;
   logger: Logger;
+  metrics: GatewayMetrics;
+  signInGuard: SignInGuard;
 }
 
 export interface Context {
   services: GatewayServices;
+  requestId: string;
   logger: Logger;
+  /** Aborts every upstream call of this request when the request's deadline passes. */
+  signal: AbortSignal;
   /** The IDaaS client for this caller; UNAUTHENTICATED (and no upstream call) without `Authorization`. */
   idaas(): IdaasClient;
   /** The IAM client; IAM operations carry their credentials in the input. */
@@ -30,22 +38,26 @@ export interface Context {
   authenticationTokenPages: DataLoader<ListAuthenticationTokensParams, AuthenticationTokenPage, string>;
 }
 
-export function createContext(services: GatewayServices, initial: YogaInitialContext, logger: Logger): Context {
+export function createContext(services: GatewayServices, initial: YogaInitialContext, requestId: string): Context {
+  const logger = services.logger.child({ requestId });
+  const signal = AbortSignal.any([initial.request.signal, AbortSignal.timeout(services.config.requestDeadlineMs)]);
   const authorization = initial.request.headers.get('authorization')?.trim() || undefined;
-  let client: IdaasClient | undefined;
+  let idaasClient: IdaasClient | undefined;
+  let iamClient: IamClient | undefined;
   const idaas = () => {
     if (!authorization) {
       throw new GatewayError('This operation needs the IDaaS access token: send `Authorization: Bearer <access token>`.', 'UNAUTHENTICATED');
     }
-    client ??= new IdaasClient(services.http, services.config.idaas, authorization, logger);
-    return client;
+    idaasClient ??= new IdaasClient(services.http, services.config.idaas, authorization, logger, signal);
+    return idaasClient;
   };
-  let iam: IamClient | undefined;
   return {
     services,
+    requestId,
     logger,
+    signal,
     idaas,
-    iam: () => (iam ??= new IamClient(services.http, services.config.iam.endpoints, logger)),
+    iam: () => (iamClient ??= new IamClient(services.http, services.config.iam.endpoints, services.signInGuard, logger, signal)),
     authenticationTokenPages: new DataLoader(
       (keys) => Promise.all(keys.map((k) => idaas().listAuthenticationTokens(k).catch((e: Error) => e))),
       { cacheKeyFn: pageKey },

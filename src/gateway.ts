@@ -1,5 +1,8 @@
 // createGateway(config, deps?) → the yoga instance (a fetch handler; it does not listen).
-import { createYoga, type YogaServerInstance } from 'graphql-yoga';
+import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
+import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
+import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
+import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
 import type { Logger } from 'pino';
 import { randomUUID } from 'node:crypto';
 import type { GatewayConfig } from './config.ts';
@@ -7,45 +10,98 @@ import { createContext, type Context, type GatewayServices } from './context.ts'
 import { CursorCodec } from './schema/cursor.ts';
 import { schema } from './schema/index.ts';
 import { UpstreamHttp } from './upstreams/http.ts';
+import { SignInGuard } from './upstreams/iam/guard.ts';
 import { createLogger } from './logger.ts';
+import { GatewayMetrics } from './observability/metrics.ts';
+import { useOperationTelemetry } from './observability/plugin.ts';
+import { useBodyLimit } from './http/body-limit.ts';
+import { useRateLimit } from './http/rate-limit.ts';
+import { useOperationalEndpoints, type Lifecycle } from './http/endpoints.ts';
 
 export interface GatewayDeps {
   logger?: Logger;
+  /** Process-level metrics (CPU, memory, event loop); off when several gateways share a process. */
+  defaultMetrics?: boolean;
 }
 
 export type Gateway = YogaServerInstance<Record<string, unknown>, Context> & {
   services: GatewayServices;
+  lifecycle: Lifecycle;
   /** Closes upstream connection pools. */
   close(): Promise<void>;
 };
 
+const GRAPHQL_ENDPOINT = '/graphql';
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
 export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Gateway {
   const logger = deps.logger ?? createLogger(config.logLevel);
+  const metrics = new GatewayMetrics(deps.defaultMetrics ?? false);
   const services: GatewayServices = {
     config,
-    http: new UpstreamHttp(config.upstream),
+    http: new UpstreamHttp(config.upstream, metrics),
     cursors: new CursorCodec(config.cursorSecret),
     logger,
+    metrics,
+    signInGuard: new SignInGuard(config.iamGuard.maxFailures, config.iamGuard.windowMs),
   };
+  const lifecycle: Lifecycle = { draining: false };
+  const requestIds = new WeakMap<Request, string>();
+  const { limits } = config;
+
+  const plugins: Plugin<any>[] = [
+    useOperationalEndpoints(lifecycle, services.http, config.metrics ? metrics : undefined),
+    useBodyLimit(limits.maxBodyBytes),
+    useRateLimit({ ...config.rateLimit, graphqlEndpoint: GRAPHQL_ENDPOINT }, metrics),
+    // Browsers cannot send a JSON POST cross-site without a preflight; anything simpler
+    // (GET, forms) must carry a header a page cannot set without CORS.
+    useCSRFPrevention({ requestHeaders: ['x-graphql-yoga-csrf', 'content-type'] }),
+    EnvelopArmorPlugin({
+      maxDepth: { n: limits.maxDepth, ignoreIntrospection: true },
+      maxAliases: { n: limits.maxAliases },
+      maxTokens: { n: limits.maxTokens },
+      maxDirectives: { n: limits.maxDirectives },
+      costLimit: { maxCost: limits.maxCost, ignoreIntrospection: true },
+      blockFieldSuggestion: { enabled: !config.introspection },
+    }) as Plugin,
+    ...(config.introspection ? [] : [useDisableIntrospection()]),
+    useOperationTelemetry(metrics) as Plugin,
+    {
+      onRequest({ request }) {
+        const given = request.headers.get('x-request-id');
+        requestIds.set(request, given && REQUEST_ID.test(given) ? given : randomUUID());
+      },
+      onResponse({ request, response }) {
+        // GraphQL answers may carry credentials: never stored by browsers or proxies.
+        response.headers.set('cache-control', 'no-store');
+        const id = requestIds.get(request);
+        if (id) response.headers.set('x-request-id', id);
+      },
+    },
+  ];
+
   const yoga = createYoga<Record<string, unknown>, Context>({
     schema,
-    graphqlEndpoint: '/graphql',
+    graphqlEndpoint: GRAPHQL_ENDPOINT,
     landingPage: false,
     graphiql: config.graphiql ? { title: 'token-gateway' } : false,
+    batching: limits.batchingLimit > 0 ? { limit: limits.batchingLimit } : false,
+    cors: config.corsOrigins.length
+      ? { origin: config.corsOrigins, methods: ['GET', 'POST'], credentials: false, maxAge: 600 }
+      : false,
     logging: {
-      debug: (...a: unknown[]) => logger.debug({ yoga: a.map(String) }, 'yoga'),
-      info: (...a: unknown[]) => logger.info({ yoga: a.map(String) }, 'yoga'),
-      warn: (...a: unknown[]) => logger.warn({ yoga: a.map(String) }, 'yoga'),
-      error: (...a: unknown[]) => logger.error({ err: a.find((x) => x instanceof Error) ?? String(a[0]) }, 'yoga error'),
+      debug: () => {},
+      info: () => {},
+      warn: (...a: unknown[]) => logger.warn({ detail: a.map((x) => (x instanceof Error ? x.message : String(x))) }, 'yoga'),
+      error: (...a: unknown[]) => logger.error({ err: a.find((x) => x instanceof Error) ?? String(a[0]) }, 'unexpected error'),
     },
     maskedErrors: true,
-    context: (initial) => {
-      const requestId = initial.request.headers.get('x-request-id')?.slice(0, 128) || randomUUID();
-      return createContext(services, initial, logger.child({ requestId }));
-    },
+    plugins,
+    context: (initial) => createContext(services, initial, requestIds.get(initial.request) ?? randomUUID()),
   });
   return Object.assign(yoga, {
     services,
+    lifecycle,
     close: () => services.http.close(),
   }) as Gateway;
 }

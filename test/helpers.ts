@@ -36,7 +36,14 @@ export async function startStack(
     logLevel: 'debug',
     idaas: { endpoint: emulator.url, instanceEndpoints: new Map() },
     iam: { endpoints: [{ name: 'emulator', url: emulator.url }] },
-    upstream: { ...base.upstream, retry: { ...base.upstream.retry, baseMs: 5 } },
+    // Tests that are not about them keep the breaker and the rate limit out of the way.
+    upstream: {
+      ...base.upstream,
+      retry: { ...base.upstream.retry, baseMs: 5 },
+      circuit: { ...base.upstream.circuit, failureThreshold: 1_000 },
+    },
+    rateLimit: { ...base.rateLimit, perMinute: 0 },
+    iamGuard: { ...base.iamGuard, maxFailures: 0 },
   };
   const logs: string[] = [];
   const sink = new Writable({

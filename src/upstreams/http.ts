@@ -1,9 +1,11 @@
 // One undici Pool per upstream origin, every timeout explicit (undici's defaults are 300 s),
 // a response size cap, bodies always consumed, retries only where the caller says a call is
-// safe to repeat. Errors come out as the typed UpstreamError family.
+// safe to repeat. Each origin has a circuit breaker, bounded concurrency and a retry budget.
+// Errors come out as the typed UpstreamError family.
 import { Pool } from 'undici';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
+import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import {
   upstreamErrorFromResponse,
   upstreamTimeout,
@@ -13,6 +15,8 @@ import {
   type UpstreamService,
 } from '../errors.ts';
 import type { GatewayConfig } from '../config.ts';
+import type { GatewayMetrics } from '../observability/metrics.ts';
+import { CircuitBreaker, RetryBudget, Semaphore } from './resilience.ts';
 
 export interface UpstreamRequest {
   service: UpstreamService;
@@ -31,6 +35,7 @@ export interface UpstreamRequest {
   retry?: boolean;
   /** Strings that must never appear in an error message (the caller's secrets). */
   secrets?: readonly (string | undefined)[];
+  /** The GraphQL request's deadline. */
   signal?: AbortSignal;
   logger?: Logger;
   /** A service-specific reading of an error answer (e.g. IAM's MFA receipt); falls back to the status map. */
@@ -48,31 +53,55 @@ type HttpOptions = GatewayConfig['upstream'];
 
 const RETRY_STATUSES = new Set([429, 502, 503, 504]);
 const MAX_RETRY_AFTER_MS = 30_000;
+const tracer = trace.getTracer('token-gateway');
+
+interface Origin {
+  pool: Pool;
+  breaker: CircuitBreaker;
+  limiter: Semaphore;
+  budget: RetryBudget;
+}
 
 export class UpstreamHttp {
-  readonly #pools = new Map<string, Pool>();
+  readonly #origins = new Map<string, Origin>();
 
-  constructor(readonly options: HttpOptions) {}
+  constructor(
+    readonly options: HttpOptions,
+    private readonly metrics?: GatewayMetrics,
+  ) {}
 
-  pool(origin: string): Pool {
-    let pool = this.#pools.get(origin);
-    if (!pool) {
-      pool = new Pool(origin, {
-        connections: this.options.connections,
-        connectTimeout: this.options.connectTimeoutMs,
-        headersTimeout: this.options.timeoutMs,
-        bodyTimeout: this.options.timeoutMs,
-        keepAliveTimeout: 30_000,
-        keepAliveMaxTimeout: 60_000,
-      });
-      this.#pools.set(origin, pool);
+  private origin(service: UpstreamService, origin: string): Origin {
+    let o = this.#origins.get(origin);
+    if (!o) {
+      o = {
+        pool: new Pool(origin, {
+          connections: this.options.connections,
+          connectTimeout: this.options.connectTimeoutMs,
+          headersTimeout: this.options.timeoutMs,
+          bodyTimeout: this.options.timeoutMs,
+          keepAliveTimeout: 30_000,
+          keepAliveMaxTimeout: 60_000,
+        }),
+        breaker: new CircuitBreaker(this.options.circuit.failureThreshold, this.options.circuit.resetMs, (state) =>
+          this.metrics?.setCircuit(service, origin, state),
+        ),
+        limiter: new Semaphore(this.options.maxConcurrency, this.options.maxQueue),
+        budget: new RetryBudget(this.options.retry.budgetRatio),
+      };
+      this.metrics?.setCircuit(service, origin, 'closed');
+      this.#origins.set(origin, o);
     }
-    return pool;
+    return o;
+  }
+
+  /** Circuit states by origin, for /ready and operators. */
+  circuits(): Record<string, string> {
+    return Object.fromEntries([...this.#origins].map(([k, o]) => [k, o.breaker.state]));
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.#pools.values()].map((p) => p.close()));
-    this.#pools.clear();
+    await Promise.all([...this.#origins.values()].map((o) => o.pool.close()));
+    this.#origins.clear();
   }
 
   /** Sends the request and validates the body; an unexpected shape is UPSTREAM_ERROR. */
@@ -90,72 +119,147 @@ export class UpstreamHttp {
   async request(req: UpstreamRequest): Promise<UpstreamResponse> {
     const { attempts, baseMs, deadlineMs } = this.options.retry;
     const deadline = Date.now() + deadlineMs;
+    const origin = this.origin(req.service, new URL(req.baseUrl).origin);
+    origin.budget.deposit();
     for (let attempt = 1; ; attempt++) {
+      let failure: UpstreamError;
+      let retryAfter: number | undefined;
       try {
-        const res = await this.once(req);
+        const res = await this.guarded(req, origin);
         if (req.ok.includes(res.status)) return res;
-        const err = req.errorFor?.(res) ?? upstreamErrorFromResponse(req.service, res.status, res.json, res.requestId, req.secrets);
-        if (!req.retry || !RETRY_STATUSES.has(res.status)) throw err;
-        const wait = backoff(attempt, baseMs, retryAfterMs(res.headers['retry-after']));
-        if (attempt >= attempts || Date.now() + wait > deadline) throw err;
-        req.logger?.warn({ upstream: req.service, operation: req.operation, status: res.status, attempt, waitMs: wait }, 'upstream retry');
-        await sleep(wait, req.signal);
+        failure = req.errorFor?.(res) ?? upstreamErrorFromResponse(req.service, res.status, res.json, res.requestId, req.secrets);
+        if (!RETRY_STATUSES.has(res.status)) throw failure;
+        retryAfter = retryAfterMs(res.headers['retry-after']);
       } catch (e) {
         if (!(e instanceof RetryableConnectionError)) throw e;
-        const wait = backoff(attempt, baseMs, undefined);
-        if (!req.retry || attempt >= attempts || Date.now() + wait > deadline) throw e.error;
-        req.logger?.warn({ upstream: req.service, operation: req.operation, err: e.error.message, attempt, waitMs: wait }, 'upstream retry');
-        await sleep(wait, req.signal);
+        failure = e.error;
       }
+      const wait = backoff(attempt, baseMs, retryAfter);
+      if (!req.retry || attempt >= attempts || Date.now() + wait > deadline || req.signal?.aborted) throw failure;
+      if (!origin.budget.withdraw()) {
+        this.metrics?.upstreamRejected.inc({ upstream: req.service, reason: 'retry_budget' });
+        throw failure;
+      }
+      this.metrics?.upstreamRetries.inc({ upstream: req.service, operation: req.operation });
+      req.logger?.warn({ upstream: req.service, operation: req.operation, err: failure.message, attempt, waitMs: Math.round(wait) }, 'upstream retry');
+      await sleep(wait, req.signal);
     }
   }
 
-  private async once(req: UpstreamRequest): Promise<UpstreamResponse> {
+  /** One attempt behind the origin's circuit breaker and concurrency limit. */
+  private async guarded(req: UpstreamRequest, origin: Origin): Promise<UpstreamResponse> {
+    if (req.signal?.aborted) throw upstreamTimeout(req.service, 'request deadline reached');
+    if (!origin.breaker.tryAcquire()) {
+      this.metrics?.upstreamRejected.inc({ upstream: req.service, reason: 'circuit_open' });
+      throw upstreamUnavailable(req.service, `circuit open after repeated failures; next probe in ${Math.ceil(origin.breaker.retryInMs() / 1000)} s`);
+    }
+    const release = await origin.limiter.acquire(req.signal);
+    if (!release) {
+      origin.breaker.release();
+      this.metrics?.upstreamRejected.inc({ upstream: req.service, reason: 'queue_full' });
+      throw req.signal?.aborted
+        ? upstreamTimeout(req.service, 'request deadline reached')
+        : upstreamUnavailable(req.service, 'too many concurrent calls to this upstream');
+    }
+    try {
+      const res = await this.once(req, origin.pool);
+      if (res.status >= 500) origin.breaker.failure();
+      else origin.breaker.success();
+      return res;
+    } catch (e) {
+      const err = e instanceof RetryableConnectionError ? e.error : e;
+      const code = err instanceof UpstreamError ? err.code : undefined;
+      if (code === 'UPSTREAM_UNAVAILABLE' || (code === 'UPSTREAM_TIMEOUT' && !req.signal?.aborted)) origin.breaker.failure();
+      else if (code === 'UPSTREAM_ERROR') origin.breaker.success(); // it answered, just badly
+      else origin.breaker.release();
+      throw e;
+    } finally {
+      release();
+    }
+  }
+
+  private async once(req: UpstreamRequest, pool: Pool): Promise<UpstreamResponse> {
     const base = new URL(req.baseUrl);
     const query = req.query
       ? new URLSearchParams(Object.entries(req.query).filter((e): e is [string, string] => e[1] !== undefined)).toString()
       : '';
-    const path = `${base.pathname.replace(/\/$/, '')}${req.path}${query ? `?${query}` : ''}`;
+    const basePath = base.pathname.replace(/\/$/, '');
+    const path = `${basePath}${req.path}${query ? `?${query}` : ''}`;
     const started = performance.now();
-    let res;
-    try {
-      res = await this.pool(base.origin).request({
-        method: req.method,
-        path,
-        headers: {
-          accept: 'application/json',
-          ...(req.body !== undefined ? { 'content-type': 'application/json;charset=utf8' } : {}),
-          ...req.headers,
-        },
-        body: req.body !== undefined ? JSON.stringify(req.body) : undefined,
-        signal: req.signal,
-      });
-    } catch (e) {
-      throw classifyTransportError(req.service, e);
-    }
-    const requestId = headerValue(res.headers['x-request-id']) ?? headerValue(res.headers['x-acs-request-id']);
-    const text = await readCapped(req.service, res, this.options.maxResponseBytes, requestId);
-    req.logger?.info(
+    // Span attributes carry no query string, header or body: nothing secret.
+    return tracer.startActiveSpan(
+      `${req.service} ${req.operation}`,
       {
-        upstream: req.service,
-        operation: req.operation,
-        method: req.method,
-        status: res.statusCode,
-        upstreamRequestId: requestId,
-        ms: Math.round(performance.now() - started),
+        kind: SpanKind.CLIENT,
+        attributes: {
+          'http.request.method': req.method,
+          'server.address': base.hostname,
+          'server.port': Number(base.port) || (base.protocol === 'https:' ? 443 : 80),
+          'url.path': `${basePath}${req.path}`,
+          'upstream.service': req.service,
+          'upstream.operation': req.operation,
+        },
       },
-      'upstream call',
+      async (span) => {
+        let status = 'error';
+        try {
+          let res;
+          try {
+            res = await pool.request({
+              method: req.method,
+              path,
+              headers: {
+                accept: 'application/json',
+                ...(req.body !== undefined ? { 'content-type': 'application/json;charset=utf8' } : {}),
+                ...req.headers,
+              },
+              body: req.body !== undefined ? JSON.stringify(req.body) : undefined,
+              signal: req.signal,
+            });
+          } catch (e) {
+            const err = classifyTransportError(req.service, e);
+            status = (err instanceof RetryableConnectionError ? err.error : err) instanceof UpstreamError ? transportLabel(e) : 'error';
+            throw err;
+          }
+          status = String(res.statusCode);
+          const requestId = headerValue(res.headers['x-request-id']) ?? headerValue(res.headers['x-acs-request-id']);
+          const text = await readCapped(req.service, res, this.options.maxResponseBytes, requestId);
+          span.setAttribute('http.response.status_code', res.statusCode);
+          if (requestId) span.setAttribute('upstream.request_id', requestId);
+          req.logger?.info(
+            {
+              upstream: req.service,
+              operation: req.operation,
+              method: req.method,
+              status: res.statusCode,
+              upstreamRequestId: requestId,
+              ms: Math.round(performance.now() - started),
+            },
+            'upstream call',
+          );
+          let json: unknown;
+          if (text.length > 0) {
+            try {
+              json = JSON.parse(text);
+            } catch {
+              if (req.ok.includes(res.statusCode)) throw upstreamUnreadable(req.service, res.statusCode, requestId, 'malformed JSON');
+              json = undefined; // an error page that is not JSON still maps by status
+            }
+          }
+          if (res.statusCode >= 400) span.setStatus({ code: SpanStatusCode.ERROR });
+          return { status: res.statusCode, headers: res.headers, requestId, json };
+        } catch (e) {
+          span.setStatus({ code: SpanStatusCode.ERROR, message: e instanceof UpstreamError ? e.code : 'error' });
+          throw e;
+        } finally {
+          this.metrics?.upstreamDuration.observe(
+            { upstream: req.service, operation: req.operation, status },
+            (performance.now() - started) / 1000,
+          );
+          span.end();
+        }
+      },
     );
-    let json: unknown;
-    if (text.length > 0) {
-      try {
-        json = JSON.parse(text);
-      } catch {
-        if (req.ok.includes(res.statusCode)) throw upstreamUnreadable(req.service, res.statusCode, requestId, 'malformed JSON');
-        json = undefined; // an error page that is not JSON still maps by status
-      }
-    }
-    return { status: res.statusCode, headers: res.headers, requestId, json };
   }
 }
 
@@ -164,6 +268,13 @@ class RetryableConnectionError extends Error {
   constructor(readonly error: UpstreamError) {
     super(error.message);
   }
+}
+
+function transportLabel(e: unknown): string {
+  const code = (e as { code?: string })?.code ?? '';
+  if (code.includes('TIMEOUT')) return 'timeout';
+  if (code === 'UND_ERR_ABORTED' || (e as Error)?.name === 'AbortError') return 'aborted';
+  return 'connection_error';
 }
 
 function classifyTransportError(service: UpstreamService, e: unknown): Error {
@@ -176,7 +287,6 @@ function classifyTransportError(service: UpstreamService, e: unknown): Error {
     case 'UND_ERR_BODY_TIMEOUT':
       return upstreamTimeout(service, 'response body stalled');
     case 'UND_ERR_ABORTED':
-    case 'AbortError':
       return upstreamTimeout(service, 'request deadline reached');
     case 'ECONNREFUSED':
     case 'ECONNRESET':
@@ -188,7 +298,9 @@ function classifyTransportError(service: UpstreamService, e: unknown): Error {
     case 'UND_ERR_CLOSED':
       return new RetryableConnectionError(upstreamUnavailable(service, code === 'UND_ERR_SOCKET' ? 'connection lost' : code));
     default:
-      if ((e as Error)?.name === 'AbortError') return upstreamTimeout(service, 'request deadline reached');
+      if ((e as Error)?.name === 'AbortError' || (e as Error)?.name === 'TimeoutError') {
+        return upstreamTimeout(service, 'request deadline reached');
+      }
       return upstreamUnavailable(service, 'transport error');
   }
 }
@@ -237,7 +349,7 @@ function backoff(attempt: number, baseMs: number, retryAfter: number | undefined
 }
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  // Resolves early on abort: the next attempt then fails fast with the abort reason.
+  // Resolves early on abort: the next attempt then fails fast with the deadline error.
   return new Promise((resolve) => {
     if (signal?.aborted) return resolve();
     const t = setTimeout(resolve, ms);

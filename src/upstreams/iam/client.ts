@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { UpstreamHttp, UpstreamResponse } from '../http.ts';
 import { badInput, parseUpstreamErrorBody, redact, upstreamUnreadable, UpstreamError } from '../../errors.ts';
 import { iamTokenBodySchema, type IamTokenBody } from './schemas.ts';
+import { SignInGuard } from './guard.ts';
 
 export interface IamEndpoint {
   name: string;
@@ -30,7 +31,9 @@ export class IamClient {
   constructor(
     private readonly http: UpstreamHttp,
     readonly endpoints: readonly IamEndpoint[],
+    private readonly guard: SignInGuard,
     private readonly logger?: Logger,
+    private readonly signal?: AbortSignal,
   ) {}
 
   endpoint(name?: string | null): IamEndpoint {
@@ -50,6 +53,24 @@ export class IamClient {
     if (p.totp) identity.totp = { user: { id: p.totp.userId, passcode: p.totp.passcode } };
     if (p.token) identity.token = { id: p.token };
     const secrets = [p.password?.password, p.totp?.passcode, p.token, p.receipt ?? undefined];
+    const guardKey = p.password ? SignInGuard.key(endpoint.name, p.password.user) : undefined;
+    if (guardKey) this.guard.check(guardKey);
+    try {
+      const token = await this.#createToken(p, endpoint, identity, secrets);
+      if (guardKey) this.guard.success(guardKey);
+      return token;
+    } catch (e) {
+      if (guardKey && e instanceof UpstreamError && e.code === 'UNAUTHENTICATED') this.guard.failure(guardKey);
+      throw e;
+    }
+  }
+
+  async #createToken(
+    p: CreateTokenParams,
+    endpoint: IamEndpoint,
+    identity: Record<string, unknown>,
+    secrets: (string | undefined)[],
+  ): Promise<IamToken> {
 
     const { data, response } = await this.http.call(
       {
@@ -64,6 +85,7 @@ export class IamClient {
         ok: [200, 201],
         secrets,
         logger: this.logger,
+        signal: this.signal,
         errorFor: (res) => iamError(res, secrets, Boolean(p.token)),
       },
       iamTokenBodySchema,

@@ -35,6 +35,7 @@ export class IdaasClient {
     /** The caller's `Authorization` header, forwarded verbatim. */
     private readonly authorization: string,
     private readonly logger?: Logger,
+    private readonly signal?: AbortSignal,
   ) {}
 
   private base(instanceId: string): string {
@@ -50,6 +51,7 @@ export class IdaasClient {
       headers: { authorization: this.authorization },
       secrets: [this.authorization, this.authorization.replace(/^Bearer\s+/i, '')],
       logger: this.logger,
+      signal: this.signal,
     };
   }
 
