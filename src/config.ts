@@ -76,7 +76,7 @@ const envSchema = z.object({
   MAX_ALIASES: int(15, 0, 1_000),
   MAX_TOKENS: int(2_000, 10, 1_000_000),
   MAX_DIRECTIVES: int(20, 0, 1_000),
-  MAX_COST: int(5_000, 1, 10_000_000),
+  MAX_COST: int(100_000, 1, 10_000_000),
   BATCHING_LIMIT: int(0, 0, 100),
   INTROSPECTION: onOff('on'),
   CORS_ORIGINS: z

@@ -59,7 +59,10 @@ export function createContext(services: GatewayServices, initial: YogaInitialCon
     idaas,
     iam: () => (iamClient ??= new IamClient(services.http, services.config.iam.endpoints, services.signInGuard, logger, signal)),
     authenticationTokenPages: new DataLoader(
-      (keys) => Promise.all(keys.map((k) => idaas().listAuthenticationTokens(k).catch((e: Error) => e))),
+      async (keys) => {
+        const client = idaas(); // UNAUTHENTICATED fails every key, before any call
+        return Promise.all(keys.map((k) => client.listAuthenticationTokens(k).catch((e: Error) => e)));
+      },
       { cacheKeyFn: pageKey },
     ),
   };

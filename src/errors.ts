@@ -1,6 +1,7 @@
 // The one place where failures become GraphQL errors. Resolvers throw these (or let
 // upstream clients throw them); anything else is masked by yoga as INTERNAL_SERVER_ERROR.
-import { GraphQLError } from 'graphql';
+import { GraphQLError, type ExecutionResult } from 'graphql';
+import type { Plugin } from 'graphql-yoga';
 
 export type ErrorCode =
   | 'BAD_USER_INPUT'
@@ -13,6 +14,19 @@ export type ErrorCode =
   | 'UPSTREAM_UNAVAILABLE'
   | 'UPSTREAM_TIMEOUT'
   | 'INTERNAL_SERVER_ERROR';
+
+const CONTRACT_CODES = new Set<string>([
+  'BAD_USER_INPUT',
+  'UNAUTHENTICATED',
+  'FORBIDDEN',
+  'NOT_FOUND',
+  'RATE_LIMITED',
+  'MFA_REQUIRED',
+  'UPSTREAM_ERROR',
+  'UPSTREAM_UNAVAILABLE',
+  'UPSTREAM_TIMEOUT',
+  'INTERNAL_SERVER_ERROR',
+] satisfies ErrorCode[]);
 
 export type UpstreamService = 'idaas' | 'iam';
 
@@ -155,4 +169,62 @@ export function upstreamTimeout(service: UpstreamService, why: string) {
 
 function dropUndefined<T extends object>(o: T): T {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+}
+
+/**
+ * Every error a client sees carries a contract code. What is left without one after masking
+ * (syntax, validation, variable coercion, malformed global ids, limits) is the request's own
+ * fault: BAD_USER_INPUT, with the library's code kept as `reason`.
+ */
+export function useContractErrorCodes(): Plugin {
+  const normalize = (result: ExecutionResult): ExecutionResult => {
+    if (!result.errors?.some((e) => !CONTRACT_CODES.has(String(e.extensions?.code)))) return result;
+    return {
+      ...result,
+      errors: result.errors.map((e) => {
+        const code = e.extensions?.code;
+        if (CONTRACT_CODES.has(String(code))) return e;
+        return new GraphQLError(withoutVariableValues(e.message), {
+          nodes: e.nodes,
+          source: e.source,
+          positions: e.positions,
+          path: e.path,
+          extensions: { ...e.extensions, code: 'BAD_USER_INPUT', ...(code ? { reason: code } : {}) },
+        });
+      }),
+    };
+  };
+  return {
+    onResultProcess({ result, setResult }) {
+      if (Array.isArray(result)) setResult(result.map(normalize));
+      else if (!(Symbol.asyncIterator in result)) setResult(normalize(result as ExecutionResult));
+    },
+  };
+}
+
+/**
+ * graphql-js quotes the offending variable value (`got invalid value "…"`, `cannot represent
+ * … value: …`), and variables carry passwords and passcodes. Keep the path and the reason only.
+ */
+const VARIABLE_REASONS: [RegExp, (m: RegExpExecArray) => string][] = [
+  [/^(\w+|Enum "\w+") cannot represent[^:]*/, (m) => `${m[0]}.`],
+  [/^Field "\w+" of required type "[\w!\[\]]+" was not provided\./, (m) => m[0]],
+  [/^Field "\w+" is not defined by type "\w+"\./, (m) => m[0]],
+  [/^Expected type "[\w!\[\]]+"/, (m) => `${m[0]}.`],
+];
+
+export function withoutVariableValues(message: string): string {
+  const head = /^(Variable "\$\w+") got invalid value /.exec(message);
+  if (!head) return message;
+  // The value is quoted between the head and graphql-js's "; " separator, and may contain
+  // "; " itself: take the first separator followed by a reason graphql-js writes.
+  for (let i = message.indexOf('; '); i >= 0; i = message.indexOf('; ', i + 2)) {
+    for (const [pattern, keep] of VARIABLE_REASONS) {
+      const m = pattern.exec(message.slice(i + 2));
+      if (!m) continue;
+      const path = /at ("[\w.\[\]]+")$/.exec(message.slice(0, i))?.[1];
+      return `${head[1]} has an invalid value${path ? ` at ${path}` : ''}: ${keep(m)}`;
+    }
+  }
+  return `${head[1]} has an invalid value.`;
 }

@@ -12,6 +12,7 @@ import { schema } from './schema/index.ts';
 import { UpstreamHttp } from './upstreams/http.ts';
 import { SignInGuard } from './upstreams/iam/guard.ts';
 import { createLogger } from './logger.ts';
+import { useContractErrorCodes } from './errors.ts';
 import { GatewayMetrics } from './observability/metrics.ts';
 import { useOperationTelemetry } from './observability/plugin.ts';
 import { useBodyLimit } from './http/body-limit.ts';
@@ -66,6 +67,7 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
     }) as Plugin,
     ...(config.introspection ? [] : [useDisableIntrospection()]),
     useOperationTelemetry(metrics) as Plugin,
+    useContractErrorCodes(),
     {
       onRequest({ request }) {
         const given = request.headers.get('x-request-id');
