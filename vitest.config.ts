@@ -11,9 +11,19 @@ export default defineConfig({
     alias: [{ find: /^graphql$/, replacement: require.resolve('graphql') }],
   },
   test: {
-    include: ['test/**/*.test.ts'],
     testTimeout: 20_000,
-    hookTimeout: 120_000,
+    hookTimeout: 180_000,
     pool: 'forks',
+    projects: [
+      {
+        extends: true,
+        test: { name: 'gateway', include: ['test/**/*.test.ts'], exclude: ['test/keystone/**'] },
+      },
+      {
+        // A real OpenStack Keystone, installed (Debian packages) and started by the global setup.
+        extends: true,
+        test: { name: 'keystone', include: ['test/keystone/**/*.test.ts'], globalSetup: ['test/keystone/global-setup.ts'] },
+      },
+    ],
   },
 });

@@ -141,7 +141,9 @@ export function upstreamErrorFromResponse(
   headerRequestId: string | undefined,
   secrets: readonly (string | undefined)[] = [],
 ): UpstreamError {
-  const parsed = parseUpstreamErrorBody(body);
+  const raw = parseUpstreamErrorBody(body);
+  // The upstream's fields are quoted back to the client: none may echo the caller's secrets.
+  const parsed = { ...raw, code: raw.code && redact(raw.code, secrets).slice(0, 100) };
   const code = codeForStatus(status);
   const upstreamMessage = parsed.message ? `: ${redact(parsed.message, secrets).slice(0, 500)}` : '';
   return new UpstreamError(
