@@ -7,6 +7,7 @@ import { createGateway } from './gateway.ts';
 import { createLogger } from './logger.ts';
 import { startEmulator, type Emulator } from './emulator/index.ts';
 import { describeDemoData } from './emulator/describe.ts';
+import { startTracing } from './observability/tracing.ts';
 
 let config: GatewayConfig;
 try {
@@ -20,7 +21,14 @@ try {
 }
 
 const logger = createLogger(config.logLevel);
+// A stray rejection is a bug to see in the logs, not a reason to drop every in-flight request.
 process.on('unhandledRejection', (reason) => logger.error({ err: reason }, 'unhandled rejection'));
+process.on('uncaughtException', (err) => {
+  logger.fatal({ err }, 'uncaught exception: exiting');
+  process.exit(1);
+});
+
+const tracing = config.otel.endpoint ? startTracing({ endpoint: config.otel.endpoint, serviceName: config.otel.serviceName }) : undefined;
 
 let emulator: Emulator | undefined;
 const needsIdaas = !config.idaas.endpoint;
@@ -31,7 +39,7 @@ if (config.emulator.enabled && (needsIdaas || needsIam)) {
   if (needsIam) config.iam.endpoints = [{ name: 'emulator', url: emulator.url }];
 }
 
-const gateway = createGateway(config, { logger });
+const gateway = createGateway(config, { logger, defaultMetrics: true });
 const server = createServer(gateway);
 server.keepAliveTimeout = 65_000;
 await new Promise<void>((resolve, reject) => {
@@ -51,18 +59,25 @@ console.log(lines.join('\n'));
 logger.info({ url, emulator: emulator?.url }, 'listening');
 
 let stopping = false;
+/** Stops accepting, lets in-flight requests finish within the grace period, then exits. */
 async function shutdown(signal: string) {
   if (stopping) return;
   stopping = true;
-  logger.info({ signal }, 'shutting down');
-  const force = setTimeout(() => process.exit(1), 10_000);
+  gateway.lifecycle.draining = true;
+  logger.info({ signal, graceMs: config.shutdownGraceMs }, 'draining');
+  const force = setTimeout(() => {
+    logger.warn('grace period over: closing the remaining connections');
+    server.closeAllConnections();
+  }, config.shutdownGraceMs);
   force.unref();
-  await new Promise<void>((resolve) => {
-    server.close(() => resolve());
-    server.closeIdleConnections();
-  });
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeIdleConnections();
+  await closed;
+  clearTimeout(force);
   await gateway.close();
   await emulator?.close();
+  await tracing?.shutdown().catch(() => {});
+  logger.info('stopped');
   process.exit(0);
 }
 process.on('SIGTERM', () => void shutdown('SIGTERM'));
