@@ -43,7 +43,7 @@ export async function loadTokenConnection(
   }
   const binding = cursorBinding(filter);
   const codec = ctx.services.cursors;
-  const start: CursorPosition = args.after ? codec.decode(args.after, binding) : { p: null, s: pageSize(first), o: -1 };
+  const start: CursorPosition = args.after != null ? codec.decode(args.after, binding) : { p: null, s: pageSize(first), o: -1 };
 
   const edges: TokenEdge[] = [];
   let token = start.p;
@@ -92,7 +92,7 @@ export async function loadTokenConnection(
     pageInfo: {
       hasNextPage,
       // Honest: a valid `after` cursor means at least its own edge lies before this page.
-      hasPreviousPage: Boolean(args.after),
+      hasPreviousPage: args.after != null,
       startCursor: edges[0]?.cursor ?? null,
       endCursor: edges.at(-1)?.cursor ?? null,
     },

@@ -441,7 +441,7 @@ describe('cursor and argument validation', () => {
     expect(accepted, `altered cursors that were accepted (original ${cursor})`).toEqual([]);
   });
 
-  it.each(['garbage', 'a.b', '.', 'x'.repeat(5000), 'eyJwIjpudWxsfQ', '{"p":null,"s":5,"o":3}'])(
+  it.each(['', 'garbage', 'a.b', '.', 'x'.repeat(5000), 'eyJwIjpudWxsfQ', '{"p":null,"s":5,"o":3}'])(
     'refuses a garbage cursor %#',
     async (after) => {
       const r = await list({ first: 5, after });
