@@ -111,9 +111,13 @@ const PasswordUser = z
   .refine(hasIdOrName, missing('id or name', 'user'))
   .refine((u) => u.id !== undefined || u.domain !== undefined, missing('domain', 'user'));
 
-const ScopeSchema = z
-  .object({ project: ProjectRef.optional(), domain: DomainRef.optional() })
-  .refine((s) => (s.project === undefined) !== (s.domain === undefined), missing('project or domain', 'scope'));
+// Keystone also takes the string "unscoped": an unscoped token even for a user with a default project.
+const ScopeSchema = z.union([
+  z.literal('unscoped'),
+  z
+    .object({ project: ProjectRef.optional(), domain: DomainRef.optional() })
+    .refine((s) => (s.project === undefined) !== (s.domain === undefined), missing('project or domain', 'scope')),
+]);
 
 const CreateTokenBody = z.object({
   auth: z.object({
@@ -144,7 +148,7 @@ function parseBody(raw: unknown): { credentials: Credentials; scope?: ScopeInput
   const { identity, scope } = parsed.data.auth;
   const credentials = credentialsOf(identity);
   // Huawei marks scope mandatory for rescoping: an unscoped token cannot be made from one.
-  if (credentials.method === 'token' && !scope) throw badRequest(missing('scope', 'auth'));
+  if (credentials.method === 'token' && (!scope || scope === 'unscoped')) throw badRequest(missing('scope', 'auth'));
   return { credentials, scope };
 }
 
@@ -377,13 +381,13 @@ function signInWithToken(dir: IamDirectory, tokenId: string, now: number): Omit<
 // ---------------------------------------------------------------- scope
 
 function resolveScope(input: ScopeInput | undefined): TokenScope {
-  if (input?.domain) {
+  if (input === undefined || input === 'unscoped') return { kind: 'unscoped' };
+  if (input.domain) {
     const domain = findDomain(input.domain);
     if (!domain) throw notFound('domain', refLabel(input.domain));
     return { kind: 'domain', domain };
   }
-  if (input?.project) return { kind: 'project', project: findProject(input.project) };
-  return { kind: 'unscoped' };
+  return { kind: 'project', project: findProject(input.project!) };
 }
 
 function findProject(ref: Ref & { domain?: Ref }): Project {

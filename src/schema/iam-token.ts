@@ -109,7 +109,7 @@ const IamTokenRef = builder.objectRef<IamToken>('IamToken').implement({
     user: t.field({ type: IamUserRef, resolve: (tok) => tok.user }),
     domain: t.field({ type: IamDomainRef, nullable: true, description: 'Set for domain-scoped tokens.', resolve: (tok) => tok.domain }),
     project: t.field({ type: IamProjectRef, nullable: true, description: 'Set for project-scoped tokens.', resolve: (tok) => tok.project }),
-    catalog: t.field({ type: [IamServiceRef], description: 'Empty when `includeCatalog: false` or unscoped.', resolve: (tok) => tok.catalog }),
+    catalog: t.field({ type: [IamServiceRef], description: 'Empty when `includeCatalog: false` and for unscoped tokens.', resolve: (tok) => tok.catalog }),
     roles: t.field({ type: [IamRoleRef], resolve: (tok) => tok.roles }),
     endpoint: t.field({
       type: IamEndpointRef,
@@ -151,9 +151,17 @@ const ProjectSelector = builder.inputType('IamProjectSelector', {
 });
 
 const Scope = builder.inputType('IamScope', {
-  description: 'What the token is for: one project or one domain. Omit for an unscoped token.',
-  fields: (t) => ({ project: t.field({ type: ProjectSelector }), domain: t.field({ type: DomainSelector }) }),
-  validate: z.any().refine(exactlyOne(['project', 'domain']), 'give exactly one of `project` and `domain`'),
+  description:
+    'What the token is for: one project, one domain, or explicitly unscoped. When `scope` is omitted the IAM decides: Huawei IAM issues an unscoped token, Keystone scopes it to the user’s default project if there is one.',
+  fields: (t) => ({
+    project: t.field({ type: ProjectSelector }),
+    domain: t.field({ type: DomainSelector }),
+    unscoped: t.boolean({ description: 'true asks for an unscoped token even when the user has a default project (Keystone `"scope": "unscoped"`).' }),
+  }),
+  validate: z
+    .any()
+    .refine((s) => s.unscoped !== false, '`unscoped` can only be true')
+    .refine(exactlyOne(['project', 'domain', 'unscoped']), 'give exactly one of `project`, `domain` and `unscoped`'),
 });
 
 const PasswordInput = builder.inputType('IamPasswordInput', {
@@ -207,12 +215,13 @@ const CreateScopedInput = builder.inputType('CreateScopedIamTokenInput', {
 // ---------------------------------------------------------------- mutations
 
 type SelectorInput = { id?: string | null; name?: string | null };
-type ScopeInput = { project?: (SelectorInput & { domain?: SelectorInput | null }) | null; domain?: SelectorInput | null };
+type ScopeInput = { project?: (SelectorInput & { domain?: SelectorInput | null }) | null; domain?: SelectorInput | null; unscoped?: boolean | null };
 
 const keystoneRef = (s: SelectorInput): KeystoneRef => (s.id != null ? { id: s.id } : { name: s.name! });
 
 function keystoneScope(s: ScopeInput | null | undefined): KeystoneScope | null {
   if (!s) return null;
+  if (s.unscoped) return 'unscoped';
   if (s.project) return { project: s.project.id != null ? { id: s.project.id } : { name: s.project.name!, domain: keystoneRef(s.project.domain!) } };
   return { domain: keystoneRef(s.domain!) };
 }

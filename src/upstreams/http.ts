@@ -222,7 +222,7 @@ export class UpstreamHttp {
             throw err;
           }
           status = String(res.statusCode);
-          const requestId = headerValue(res.headers['x-request-id']) ?? headerValue(res.headers['x-acs-request-id']);
+          const requestId = headerValue(res.headers['x-request-id']) ?? headerValue(res.headers['x-acs-request-id']) ?? headerValue(res.headers['x-openstack-request-id']);
           const text = await readCapped(req.service, res, this.options.maxResponseBytes, requestId);
           span.setAttribute('http.response.status_code', res.statusCode);
           if (requestId) span.setAttribute('upstream.request_id', requestId);

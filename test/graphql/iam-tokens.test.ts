@@ -358,6 +358,21 @@ describe('IAM tokens', () => {
       expect(iamCalls(stack)).toBe(2);
     });
 
+    it('scope { unscoped: true } asks the IAM for an unscoped token explicitly ("scope": "unscoped")', async () => {
+      const tok = tokenOf(await create({ endpoint: 'recorder', password: passwordOf(USER), scope: { unscoped: true } }));
+      expect(tok.project).toBeNull();
+      expect(tok.domain).toBeNull();
+      expect(tok.roles).toEqual([]);
+      expect(recorder.exchanges.at(-1)!.requestBody.auth.scope).toBe('unscoped');
+    });
+
+    it('scope { unscoped: false } or unscoped beside a project is BAD_USER_INPUT with no IAM call', async () => {
+      for (const scope of [{ unscoped: false }, { unscoped: true, project: { id: PROJECT.id } }]) {
+        failureOf(await create({ password: passwordOf(USER), scope }), 'BAD_USER_INPUT');
+      }
+      expect(iamCalls(stack)).toBe(0);
+    });
+
     it('includeCatalog: false → catalog [], the IAM was asked with ?nocatalog and sent no catalog', async () => {
       const scope = { project: { id: PROJECT.id } };
       const without = tokenOf(await create({ endpoint: 'recorder', password: passwordOf(USER), scope, includeCatalog: false }));

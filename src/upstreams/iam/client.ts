@@ -13,7 +13,7 @@ export interface IamEndpoint {
 }
 
 export type KeystoneRef = { id: string } | { name: string };
-export type KeystoneScope = { project: { id: string } | { name: string; domain: KeystoneRef } } | { domain: KeystoneRef };
+export type KeystoneScope = { project: { id: string } | { name: string; domain: KeystoneRef } } | { domain: KeystoneRef } | 'unscoped';
 
 export interface CreateTokenParams {
   endpoint?: string | null;
@@ -105,9 +105,10 @@ function header(res: UpstreamResponse, name: string): string | undefined {
 function iamError(res: UpstreamResponse, secrets: readonly (string | undefined)[], usesToken: boolean): UpstreamError | undefined {
   const parsed = parseUpstreamErrorBody(res.json);
   const upstream = { service: 'iam' as const, status: res.status, code: parsed.code, requestId: parsed.requestId ?? res.requestId };
-  // Keystone answers 404 "Could not find token" for an unknown, garbage or expired token:
+  // Keystone answers 404 ("Could not find token", "Could not recognize Fernet token", "Failed to
+  // validate token") for an unknown, garbage, revoked or expired token:
   // for the caller that is a failed authentication, not a missing resource.
-  if (res.status === 404 && usesToken && /could not find token/i.test(parsed.message ?? '')) {
+  if (res.status === 404 && usesToken && /could not find token|could not recognize fernet token|failed to validate token/i.test(parsed.message ?? '')) {
     return new UpstreamError('The IAM does not accept this token: it is unknown, malformed or expired.', 'UNAUTHENTICATED', upstream);
   }
   if (res.status !== 401) return undefined;
