@@ -17,12 +17,17 @@ export default defineConfig({
     projects: [
       {
         extends: true,
-        test: { name: 'gateway', include: ['test/**/*.test.ts'], exclude: ['test/keystone/**'] },
+        test: { name: 'gateway', include: ['test/**/*.test.ts'], exclude: ['test/keystone/**', 'test/browser/**'] },
       },
       {
         // A real OpenStack Keystone, installed (Debian packages) and started by the global setup.
         extends: true,
         test: { name: 'keystone', include: ['test/keystone/**/*.test.ts'], globalSetup: ['test/keystone/global-setup.ts'] },
+      },
+      {
+        // GraphiQL in a real browser: Debian's chromium, installed by the global setup, driven by playwright-core.
+        extends: true,
+        test: { name: 'browser', include: ['test/browser/**/*.test.ts'], globalSetup: ['test/browser/global-setup.ts'] },
       },
     ],
   },

@@ -10,12 +10,13 @@ const onOff = (def: 'on' | 'off') =>
 
 const int = (def: number, min: number, max: number) => z.coerce.number().int().min(min).max(max).default(def);
 
+const parseUrl = (u: string): URL | undefined => (URL.canParse(u) ? new URL(u) : undefined);
+
 const baseUrl = z
   .string()
   .trim()
-  .url()
-  .refine((u) => /^https?:$/.test(new URL(u).protocol), 'must be an http(s) URL')
-  .refine((u) => !new URL(u).search && !new URL(u).hash, 'must not carry a query or a fragment')
+  .refine((u) => /^https?:$/.test(parseUrl(u)?.protocol ?? ''), 'must be an http(s) URL')
+  .refine((u) => !parseUrl(u)?.search && !parseUrl(u)?.hash, 'must not carry a query or a fragment')
   .transform((u) => u.replace(/\/+$/, ''));
 
 /** `name=url,name=url` → ordered list; names are what clients choose by. */
@@ -108,6 +109,11 @@ export interface GatewayConfig {
   iam: { endpoints: { name: string; url: string }[] };
   emulator: { enabled: boolean; latencyMs: number };
   graphiql: boolean;
+  /**
+   * GraphiQL pre-fills the emulator's demo ids, credentials and `Authorization` header.
+   * Not from the environment: `npm start` sets it only while the embedded emulator serves IDaaS.
+   */
+  graphiqlDemo: boolean;
   cursorSecret: string | undefined;
   upstream: {
     connectTimeoutMs: number;
@@ -173,6 +179,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     iam: { endpoints: e.IAM_ENDPOINTS ?? [] },
     emulator: { enabled: e.EMULATOR, latencyMs: e.EMULATOR_LATENCY_MS },
     graphiql: e.GRAPHIQL,
+    graphiqlDemo: false,
     cursorSecret: e.CURSOR_SECRET,
     upstream: {
       connectTimeoutMs: e.UPSTREAM_CONNECT_TIMEOUT_MS,

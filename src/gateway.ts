@@ -18,6 +18,7 @@ import { useOperationTelemetry } from './observability/plugin.ts';
 import { useBodyLimit } from './http/body-limit.ts';
 import { useRateLimit } from './http/rate-limit.ts';
 import { useOperationalEndpoints, type Lifecycle } from './http/endpoints.ts';
+import { graphiqlOptions } from './graphiql.ts';
 
 export interface GatewayDeps {
   logger?: Logger;
@@ -56,7 +57,7 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
     useRateLimit({ ...config.rateLimit, graphqlEndpoint: GRAPHQL_ENDPOINT }, metrics),
     // Browsers cannot send a JSON POST cross-site without a preflight; anything simpler
     // (GET, forms) must carry a header a page cannot set without CORS.
-    useCSRFPrevention({ requestHeaders: ['x-graphql-yoga-csrf', 'content-type'] }),
+    useCSRFPrevention({ requestHeaders: ['x-graphql-yoga-csrf'] }),
     EnvelopArmorPlugin({
       maxDepth: { n: limits.maxDepth, ignoreIntrospection: true },
       maxAliases: { n: limits.maxAliases },
@@ -86,7 +87,7 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
     schema,
     graphqlEndpoint: GRAPHQL_ENDPOINT,
     landingPage: false,
-    graphiql: config.graphiql ? { title: 'token-gateway' } : false,
+    ...graphiqlOptions(config), // graphiql + renderGraphiQL: self-contained page (src/graphiql.ts)
     batching: limits.batchingLimit > 0 ? { limit: limits.batchingLimit } : false,
     cors: config.corsOrigins.length
       ? { origin: config.corsOrigins, methods: ['GET', 'POST'], credentials: false, maxAge: 600 }
@@ -98,6 +99,10 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
       error: (...a: unknown[]) => logger.error({ err: a.find((x) => x instanceof Error) ?? String(a[0]) }, 'unexpected error'),
     },
     maskedErrors: true,
+    // Performance: useBodyLimit (above) already enforces MAX_BODY_BYTES, for declared and chunked
+    // bodies alike, and Node's HTTP parser rejects malformed Content-Length. Yoga's own 25 MB
+    // limit would re-wrap every body in a TransformStream + stream.pipeline (~4% of CPU per request).
+    maxRequestBodySize: false,
     plugins,
     context: (initial) => createContext(services, initial, requestIds.get(initial.request) ?? randomUUID()),
   });

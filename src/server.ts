@@ -35,7 +35,10 @@ const needsIdaas = !config.idaas.endpoint;
 const needsIam = config.iam.endpoints.length === 0;
 if (config.emulator.enabled && (needsIdaas || needsIam)) {
   emulator = await startEmulator({ port: 0, latencyMs: config.emulator.latencyMs });
-  if (needsIdaas) config.idaas.endpoint = emulator.url;
+  if (needsIdaas) {
+    config.idaas.endpoint = emulator.url;
+    config.graphiqlDemo = true; // GraphiQL pre-fills the demo data and Authorization header
+  }
   if (needsIam) config.iam.endpoints = [{ name: 'emulator', url: emulator.url }];
 }
 

@@ -1,0 +1,242 @@
+// GraphiQL, served by the gateway itself: @graphql-yoga/render-graphiql inlines GraphiQL's
+// JS, CSS, Monaco workers and favicon into the page, so opening it makes no request to any
+// other host (yoga's built-in page loads them from a CDN). The page is rendered once, on
+// the first GET, and reused.
+//
+// The default query is one document of named example operations. With `demo` (only while
+// the embedded emulator serves IDaaS PAM) it is filled with the emulator's demo ids and
+// credentials and the demo `Authorization` header; otherwise it carries placeholders only,
+// and no demo secret is ever put in the page.
+import type { GraphiQLOptions, YogaServerOptions } from 'graphql-yoga';
+import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
+import type { GatewayConfig } from './config.ts';
+import {
+  DEMO_ACCESS_TOKENS,
+  DEMO_CLOUD_ACCOUNT_ROLES,
+  DEMO_CONSUMERS,
+  DEMO_CREDENTIAL_PROVIDERS,
+  DEMO_IAM_DOMAIN,
+  DEMO_IAM_FEDERATED,
+  DEMO_IAM_PROJECTS,
+  DEMO_IAM_USERS,
+  DEMO_INSTANCE_ID,
+} from './emulator/fixtures.ts';
+
+/** The values the example operations are filled with. */
+export interface ExampleValues {
+  instanceId: string;
+  consumerId: string;
+  credentialProviderIdentifier: string;
+  /** An unrevoked, unexpired authentication token of consumerId. */
+  authenticationTokenId: string;
+  alibabaRoleExternalId: string;
+  awsRoleExternalId: string;
+  domainName: string;
+  projectName: string;
+  passwordUser: { userName: string; password: string };
+  mfaUser: { userName: string; password: string; userId: string };
+  federatedToken: string;
+}
+
+/** The emulator's demo data (see src/emulator/fixtures.ts). */
+export const DEMO_EXAMPLE_VALUES: ExampleValues = {
+  instanceId: DEMO_INSTANCE_ID,
+  consumerId: DEMO_CONSUMERS.medium,
+  credentialProviderIdentifier: DEMO_CREDENTIAL_PROVIDERS.jwt.identifier,
+  // The consumer's first token: neither revoked nor expired.
+  authenticationTokenId: 'atntkn_demo20000kqflm0s8nmdc1cb5',
+  alibabaRoleExternalId: DEMO_CLOUD_ACCOUNT_ROLES.alibaba.cloudAccountRoleExternalId,
+  awsRoleExternalId: DEMO_CLOUD_ACCOUNT_ROLES.aws.cloudAccountRoleExternalId,
+  domainName: DEMO_IAM_DOMAIN.name,
+  projectName: DEMO_IAM_PROJECTS.euWest0.name,
+  passwordUser: { userName: DEMO_IAM_USERS.password.name, password: DEMO_IAM_USERS.password.password },
+  mfaUser: { userName: DEMO_IAM_USERS.mfa.name, password: DEMO_IAM_USERS.mfa.password, userId: DEMO_IAM_USERS.mfa.id },
+  federatedToken: DEMO_IAM_FEDERATED.token,
+};
+
+/** What a production page shows: placeholders, no secret. */
+export const PLACEHOLDER_EXAMPLE_VALUES: ExampleValues = {
+  instanceId: 'YOUR_IDAAS_INSTANCE_ID',
+  consumerId: 'YOUR_CONSUMER_ID',
+  credentialProviderIdentifier: 'YOUR_CREDENTIAL_PROVIDER_IDENTIFIER',
+  authenticationTokenId: 'YOUR_AUTHENTICATION_TOKEN_ID',
+  alibabaRoleExternalId: 'acs:ram::ACCOUNT_ID:role/ROLE_NAME',
+  awsRoleExternalId: 'arn:aws:iam::ACCOUNT_ID:role/ROLE_NAME',
+  domainName: 'YOUR_IAM_DOMAIN',
+  projectName: 'eu-west-0',
+  passwordUser: { userName: 'YOUR_IAM_USER', password: 'YOUR_PASSWORD' },
+  mfaUser: { userName: 'YOUR_IAM_USER', password: 'YOUR_PASSWORD', userId: 'YOUR_IAM_USER_ID' },
+  federatedToken: 'YOUR_UNSCOPED_FEDERATED_TOKEN',
+};
+
+const str = (s: string) => JSON.stringify(s);
+
+/** The example operations, one document (as in GraphiQL and the README). */
+export function exampleDocument(v: ExampleValues, demo: boolean): string {
+  const scope = `{ project: { name: ${str(v.projectName)}, domain: { name: ${str(v.domainName)} } } }`;
+  // Short lines: the query editor is about 45 characters wide beside the docs.
+  const header = demo
+    ? [
+        '# Demo data from the embedded emulator.',
+        '# Headers tab: the demo IDaaS PAM access',
+        '# token (IAM operations need no header).',
+        '# Run an operation: cursor in it, then',
+        '# Ctrl+Enter (or the ▶ button).',
+        '# SignInWithTotp: put the passcode from',
+        '# `npm run -s demo:totp` in Variables.',
+      ]
+    : [
+        '# Replace the YOUR_... placeholders.',
+        '# IDaaS PAM operations need your access',
+        '# token in the Headers tab:',
+        '# { "Authorization": "Bearer ..." }',
+        '# Run an operation: cursor in it, then',
+        '# Ctrl+Enter (or the ▶ button).',
+      ];
+  return `${header.join('\n')}
+
+# IDaaS PAM: a consumer's tokens, 5 at a
+# time. Next page: put pageInfo.endCursor
+# in the "after" variable.
+query ListTokens($after: String) {
+  instance(instanceId: ${str(v.instanceId)}) {
+    authenticationTokens(
+      consumerId: ${str(v.consumerId)}
+      credentialProviderIdentifier: ${str(v.credentialProviderIdentifier)}
+      first: 5
+      after: $after
+    ) {
+      totalCount
+      pageInfo { hasNextPage endCursor }
+      nodes { authenticationTokenId revoked expired expiresAt }
+    }
+  }
+}
+
+# IDaaS PAM: mint the JWT of a token.
+mutation MintJwt {
+  obtainJwtAuthenticationToken(input: {
+    instanceId: ${str(v.instanceId)}
+    consumerId: ${str(v.consumerId)}
+    authenticationTokenId: ${str(v.authenticationTokenId)}
+    credentialProviderIdentifier: ${str(v.credentialProviderIdentifier)}
+  }) {
+    authenticationToken { id authenticationTokenId expiresAt }
+    jwt { value header claims }
+  }
+}
+
+# IDaaS PAM: temporary STS credentials for
+# an Alibaba Cloud role and an AWS role.
+mutation ObtainStsCredentials {
+  alibaba: obtainCloudAccountRoleAccessCredential(input: {
+    instanceId: ${str(v.instanceId)}
+    cloudAccountRoleExternalId: ${str(v.alibabaRoleExternalId)}
+    durationSeconds: 900
+  }) {
+    cloudAccountRole { name vendorType }
+    accessCredential {
+      expiresAt
+      alibabaCloudStsToken { accessKeyId accessKeySecret securityToken expiration }
+    }
+  }
+  aws: obtainCloudAccountRoleAccessCredential(input: {
+    instanceId: ${str(v.instanceId)}
+    cloudAccountRoleExternalId: ${str(v.awsRoleExternalId)}
+  }) {
+    cloudAccountRole { name vendorType }
+    accessCredential {
+      expiresAt
+      awsStsToken { accessKeyId secretAccessKey sessionToken expiration }
+    }
+  }
+}
+
+# IAM: sign in with a password, scoped to
+# a project.
+mutation SignIn {
+  createIamToken(input: {
+    password: { userName: ${str(v.passwordUser.userName)}, password: ${str(v.passwordUser.password)}, domainName: ${str(v.domainName)} }
+    scope: ${scope}
+    includeCatalog: false
+  }) {
+    value
+    methods
+    expiresAt
+    user { id name }
+    project { id name }
+    roles { name }
+    endpoint { name }
+  }
+}
+
+# IAM: sign in a user with virtual MFA
+# (without "totp": MFA_REQUIRED).
+mutation SignInWithTotp($passcode: String!) {
+  createIamToken(input: {
+    password: { userName: ${str(v.mfaUser.userName)}, password: ${str(v.mfaUser.password)}, domainName: ${str(v.domainName)} }
+    totp: { userId: ${str(v.mfaUser.userId)}, passcode: $passcode }
+    scope: ${scope}
+    includeCatalog: false
+  }) {
+    value
+    methods
+    mfaAuthenticatedAt
+    expiresAt
+    user { name passwordExpiresAt }
+    project { name }
+  }
+}
+
+# IAM: rescope an unscoped federated
+# (SAML / OIDC) token to a project.
+mutation RescopeFederatedToken {
+  createScopedIamToken(input: {
+    token: ${str(v.federatedToken)}
+    scope: ${scope}
+    includeCatalog: false
+  }) {
+    value
+    methods
+    expiresAt
+    user { name federation { identityProviderId protocolId groups { name } } }
+    project { name }
+    roles { name }
+  }
+}
+`;
+}
+
+/** GraphiQL options beyond yoga's type that the inlined GraphiQL passes on to the GraphiQL component. */
+type PageOptions = GraphiQLOptions & { variables?: string; visiblePlugin?: string };
+
+export function pageOptions(demo: boolean): PageOptions {
+  return {
+    title: 'token-gateway',
+    defaultQuery: exampleDocument(demo ? DEMO_EXAMPLE_VALUES : PLACEHOLDER_EXAMPLE_VALUES, demo),
+    variables: JSON.stringify({ after: null, passcode: demo ? '' : 'YOUR_6_DIGIT_PASSCODE' }, null, 2),
+    // Only the demo access token, and only while the emulator serves IDaaS; never persisted
+    // (GraphiQL would otherwise keep whatever a user pastes in localStorage).
+    headers: demo ? JSON.stringify({ Authorization: `Bearer ${DEMO_ACCESS_TOKENS.full.token}` }, null, 2) : '{}',
+    shouldPersistHeaders: false,
+    visiblePlugin: 'Documentation Explorer',
+    defaultEditorToolsVisibility: true,
+  };
+}
+
+/** yoga's `graphiql` + `renderGraphiQL` options for the config (`graphiql: false` when GRAPHIQL=off). */
+export function graphiqlOptions(
+  config: Pick<GatewayConfig, 'graphiql' | 'graphiqlDemo'>,
+): Pick<YogaServerOptions<Record<string, unknown>, Record<string, unknown>>, 'graphiql' | 'renderGraphiQL'> {
+  if (!config.graphiql) return { graphiql: false };
+  const options = pageOptions(config.graphiqlDemo);
+  const json = JSON.stringify(options);
+  // render-graphiql embeds the options as JSON inside a <script>: nothing may close it.
+  if (json.includes('<')) throw new Error('GraphiQL options must not contain "<"');
+  let page: string | undefined;
+  return {
+    graphiql: options,
+    // The options are fixed, so the page is too: render it on first use (it inlines ~9 MB).
+    renderGraphiQL: () => (page ??= renderGraphiQL(options)),
+  };
+}
