@@ -8,7 +8,13 @@ const onOff = (def: 'on' | 'off') =>
     .default(def)
     .transform((v) => v === 'on' || v === 'true' || v === '1');
 
-const int = (def: number, min: number, max: number) => z.coerce.number().int().min(min).max(max).default(def);
+const int = (def: number, min: number, max: number) =>
+  z.coerce
+    .number({ error: `must be a whole number from ${min} to ${max}` })
+    .int(`must be a whole number from ${min} to ${max}`)
+    .min(min, `must be at least ${min}`)
+    .max(max, `must be at most ${max}`)
+    .default(def);
 
 const parseUrl = (u: string): URL | undefined => (URL.canParse(u) ? new URL(u) : undefined);
 
@@ -87,6 +93,7 @@ const envSchema = z.object({
     .transform((s) => (s ? s.split(',').map((o) => o.trim()).filter(Boolean) : [])),
   RATE_LIMIT_PER_MINUTE: int(600, 0, 10_000_000),
   RATE_LIMIT_BURST: int(100, 1, 10_000_000),
+  RATE_LIMIT_IP_MULTIPLIER: int(5, 1, 10_000),
   TRUST_PROXY: onOff('off'),
   IAM_GUARD_MAX_FAILURES: int(3, 0, 1_000),
   IAM_GUARD_WINDOW_MS: int(15 * 60_000, 1_000, 24 * 3_600_000),
@@ -138,7 +145,7 @@ export interface GatewayConfig {
   };
   introspection: boolean;
   corsOrigins: string[];
-  rateLimit: { perMinute: number; burst: number; trustProxy: boolean };
+  rateLimit: { perMinute: number; burst: number; ipMultiplier: number; trustProxy: boolean };
   iamGuard: { maxFailures: number; windowMs: number };
   shutdownGraceMs: number;
   metrics: boolean;
@@ -157,16 +164,15 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     Object.keys(envSchema.shape).map((k) => [k, env[k] === '' ? undefined : env[k]]),
   );
   const parsed = envSchema.safeParse(cleaned);
-  if (!parsed.success) {
-    throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.') || 'environment'}: ${i.message}`));
+  const problems = parsed.success ? [] : parsed.error.issues.map((i) => `${i.path.join('.') || 'environment'}: ${i.message}`);
+  // Production mode needs every upstream configured; checked on the raw values so that all
+  // problems are reported in one go.
+  if (['off', 'false', '0'].includes(String(cleaned.EMULATOR ?? '').trim())) {
+    if (!cleaned.IDAAS_ENDPOINT) problems.push('IDAAS_ENDPOINT: required when EMULATOR=off');
+    if (!cleaned.IAM_ENDPOINTS) problems.push('IAM_ENDPOINTS: required when EMULATOR=off');
   }
+  if (problems.length || !parsed.success) throw new ConfigError(problems);
   const e = parsed.data;
-  const problems: string[] = [];
-  if (!e.EMULATOR) {
-    if (!e.IDAAS_ENDPOINT) problems.push('IDAAS_ENDPOINT: required when EMULATOR=off');
-    if (!e.IAM_ENDPOINTS?.length) problems.push('IAM_ENDPOINTS: required when EMULATOR=off');
-  }
-  if (problems.length) throw new ConfigError(problems);
 
   return {
     port: e.PORT,
@@ -208,7 +214,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     introspection: e.INTROSPECTION,
     corsOrigins: e.CORS_ORIGINS,
-    rateLimit: { perMinute: e.RATE_LIMIT_PER_MINUTE, burst: e.RATE_LIMIT_BURST, trustProxy: e.TRUST_PROXY },
+    rateLimit: { perMinute: e.RATE_LIMIT_PER_MINUTE, burst: e.RATE_LIMIT_BURST, ipMultiplier: e.RATE_LIMIT_IP_MULTIPLIER, trustProxy: e.TRUST_PROXY },
     iamGuard: { maxFailures: e.IAM_GUARD_MAX_FAILURES, windowMs: e.IAM_GUARD_WINDOW_MS },
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     metrics: e.METRICS,

@@ -30,6 +30,8 @@ export interface Context {
   logger: Logger;
   /** Aborts every upstream call of this request when the request's deadline passes. */
   signal: AbortSignal;
+  /** The request's timeout signal, referenced here so it lives as long as the request. */
+  deadline: AbortSignal;
   /** The IDaaS client for this caller; UNAUTHENTICATED (and no upstream call) without `Authorization`. */
   idaas(): IdaasClient;
   /** The IAM client; IAM operations carry their credentials in the input. */
@@ -40,7 +42,10 @@ export interface Context {
 
 export function createContext(services: GatewayServices, initial: YogaInitialContext, requestId: string): Context {
   const logger = services.logger.child({ requestId });
-  const signal = AbortSignal.any([initial.request.signal, AbortSignal.timeout(services.config.requestDeadlineMs)]);
+  // The context holds the timeout signal itself: on Node 20 a timeout signal referenced only
+  // through AbortSignal.any() can be garbage-collected before it fires.
+  const deadline = AbortSignal.timeout(services.config.requestDeadlineMs);
+  const signal = AbortSignal.any([initial.request.signal, deadline]);
   const authorization = initial.request.headers.get('authorization')?.trim() || undefined;
   let idaasClient: IdaasClient | undefined;
   let iamClient: IamClient | undefined;
@@ -56,6 +61,7 @@ export function createContext(services: GatewayServices, initial: YogaInitialCon
     requestId,
     logger,
     signal,
+    deadline,
     idaas,
     iam: () => (iamClient ??= new IamClient(services.http, services.config.iam.endpoints, services.signInGuard, logger, signal)),
     authenticationTokenPages: new DataLoader(

@@ -4,6 +4,7 @@ import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
 import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
 import type { Logger } from 'pino';
+import type { GraphQLError, ValidationContext } from 'graphql';
 import { randomUUID } from 'node:crypto';
 import type { GatewayConfig } from './config.ts';
 import { createContext, type Context, type GatewayServices } from './context.ts';
@@ -34,6 +35,12 @@ export type Gateway = YogaServerInstance<Record<string, unknown>, Context> & {
 };
 
 const GRAPHQL_ENDPOINT = '/graphql';
+
+/** Armor's refusals reported as validation errors: HTTP 400 like any other invalid document. */
+const asValidationError = {
+  propagateOnRejection: false,
+  onReject: [(ctx: ValidationContext | null, error: GraphQLError) => ctx?.reportError(error)],
+};
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Gateway {
@@ -52,23 +59,7 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
   const { limits } = config;
 
   const plugins: Plugin<any>[] = [
-    useOperationalEndpoints(lifecycle, services.http, config.metrics ? metrics : undefined),
-    useBodyLimit(limits.maxBodyBytes),
-    useRateLimit({ ...config.rateLimit, graphqlEndpoint: GRAPHQL_ENDPOINT }, metrics),
-    // Browsers cannot send a JSON POST cross-site without a preflight; anything simpler
-    // (GET, forms) must carry a header a page cannot set without CORS.
-    useCSRFPrevention({ requestHeaders: ['x-graphql-yoga-csrf'] }),
-    EnvelopArmorPlugin({
-      maxDepth: { n: limits.maxDepth, ignoreIntrospection: true },
-      maxAliases: { n: limits.maxAliases },
-      maxTokens: { n: limits.maxTokens },
-      maxDirectives: { n: limits.maxDirectives },
-      costLimit: { maxCost: limits.maxCost, ignoreIntrospection: true },
-      blockFieldSuggestion: { enabled: !config.introspection },
-    }) as Plugin,
-    ...(config.introspection ? [] : [useDisableIntrospection()]),
-    useOperationTelemetry(metrics) as Plugin,
-    useContractErrorCodes(),
+    // First, so that even the early refusals (413, 429) carry the request id.
     {
       onRequest({ request }) {
         const given = request.headers.get('x-request-id');
@@ -79,8 +70,27 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
         response.headers.set('cache-control', 'no-store');
         const id = requestIds.get(request);
         if (id) response.headers.set('x-request-id', id);
+        // While draining, keep-alive connections are closed after their answer.
+        if (lifecycle.draining) response.headers.set('connection', 'close');
       },
     },
+    useOperationalEndpoints(lifecycle, services.http, config.metrics ? metrics : undefined),
+    useBodyLimit(limits.maxBodyBytes),
+    useRateLimit({ ...config.rateLimit, graphqlEndpoint: GRAPHQL_ENDPOINT }, metrics),
+    // Browsers cannot send a JSON POST cross-site without a preflight; anything simpler
+    // (GET, forms) must carry a header a page cannot set without CORS.
+    useCSRFPrevention({ requestHeaders: ['x-graphql-yoga-csrf'] }),
+    EnvelopArmorPlugin({
+      maxDepth: { n: limits.maxDepth, ignoreIntrospection: true, ...asValidationError },
+      maxAliases: { n: limits.maxAliases, ...asValidationError },
+      maxTokens: { n: limits.maxTokens },
+      maxDirectives: { n: limits.maxDirectives, ...asValidationError },
+      costLimit: { maxCost: limits.maxCost, ignoreIntrospection: true, ...asValidationError },
+      blockFieldSuggestion: { enabled: !config.introspection },
+    }) as Plugin,
+    ...(config.introspection ? [] : [useDisableIntrospection()]),
+    useOperationTelemetry(metrics) as Plugin,
+    useContractErrorCodes(),
   ];
 
   const yoga = createYoga<Record<string, unknown>, Context>({

@@ -22,13 +22,28 @@ export function useBodyLimit(maxBytes: number): Plugin {
   };
 }
 
+/** Past this much, an oversized body is cut off (the connection resets) instead of drained. */
+const DRAIN_LIMIT = 16 * 1024 * 1024;
+
 async function readCapped(stream: ReadableStream<Uint8Array>, max: number): Promise<string | undefined> {
   const chunks: Uint8Array[] = [];
   let size = 0;
-  for await (const chunk of stream as unknown as AsyncIterable<Uint8Array>) {
-    size += chunk.byteLength;
-    if (size > max) return undefined;
-    chunks.push(chunk);
+  const reader = stream.getReader();
+  try {
+    // An oversized body is read to its end (and dropped), up to DRAIN_LIMIT, so the client
+    // gets the 413 instead of a reset connection.
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      size += value.byteLength;
+      if (size > Math.max(max, DRAIN_LIMIT)) {
+        await reader.cancel();
+        return undefined;
+      }
+      if (size <= max) chunks.push(value);
+    }
+  } finally {
+    reader.releaseLock();
   }
-  return Buffer.concat(chunks).toString('utf8');
+  return size > max ? undefined : Buffer.concat(chunks).toString('utf8');
 }

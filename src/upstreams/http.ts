@@ -275,7 +275,8 @@ class RetryableConnectionError extends Error {
 }
 
 function transportLabel(e: unknown): string {
-  const code = (e as { code?: string })?.code ?? '';
+  // DOMException (an aborted signal) has a numeric code.
+  const code = String((e as { code?: unknown })?.code ?? '');
   if (code.includes('TIMEOUT')) return 'timeout';
   if (code === 'UND_ERR_ABORTED' || (e as Error)?.name === 'AbortError') return 'aborted';
   return 'connection_error';

@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import type { UpstreamHttp, UpstreamResponse } from '../http.ts';
 import { badInput, parseUpstreamErrorBody, redact, upstreamUnreadable, UpstreamError } from '../../errors.ts';
 import { iamTokenBodySchema, type IamTokenBody } from './schemas.ts';
-import { SignInGuard } from './guard.ts';
+import type { SignInGuard } from './guard.ts';
 
 export interface IamEndpoint {
   name: string;
@@ -53,14 +53,20 @@ export class IamClient {
     if (p.totp) identity.totp = { user: { id: p.totp.userId, passcode: p.totp.passcode } };
     if (p.token) identity.token = { id: p.token };
     const secrets = [p.password?.password, p.totp?.passcode, p.token, p.receipt ?? undefined];
-    const guardKey = p.password ? SignInGuard.key(endpoint.name, p.password.user) : undefined;
+    const guardKey = p.password ? this.guard.key(endpoint.name, p.password.user) : undefined;
     if (guardKey) this.guard.check(guardKey);
     try {
       const token = await this.#createToken(p, endpoint, identity, secrets);
-      if (guardKey) this.guard.success(guardKey);
+      if (guardKey) {
+        this.guard.success(guardKey);
+        this.guard.success(this.guard.learn(endpoint.name, token.user));
+      }
       return token;
     } catch (e) {
-      if (guardKey && e instanceof UpstreamError && e.code === 'UNAUTHENTICATED') this.guard.failure(guardKey);
+      if (guardKey && e instanceof UpstreamError) {
+        if (e.code === 'UNAUTHENTICATED') this.guard.failure(guardKey);
+        else if (e.extensions.reason === 'USER_LOCKED') this.guard.lockedByIam(guardKey);
+      }
       throw e;
     }
   }

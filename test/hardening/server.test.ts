@@ -1,0 +1,239 @@
+// The real `npm start` process (node --import tsx src/server.ts) on loopback: it starts on
+// PORT=0 and prints its URL, answers, drains in-flight requests on SIGTERM and exits 0 within
+// the grace, and refuses bad configuration before it listens, one clear line per problem.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it, type ExpectStatic } from 'vitest';
+import { FULL } from '../helpers.ts';
+import { SMALL, TOKENS, sleep } from './support.ts';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const START_TIMEOUT_MS = 20_000;
+
+interface Running {
+  proc: ChildProcess;
+  stdout: () => string;
+  stderr: () => string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+// Every wait below is bounded; a test that fails half-way may leave its process behind, and
+// this kills it (tests run concurrently, so not before the whole file is done).
+const running: Running[] = [];
+afterAll(() => {
+  for (const r of running.splice(0)) if (r.proc.exitCode === null && r.proc.signalCode === null) r.proc.kill('SIGKILL');
+});
+
+/** Starts `src/server.ts` with only the given configuration (plus PATH and HOME). */
+function start(env: Record<string, string>): Running {
+  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  proc.stdout!.on('data', (c: Buffer) => (out += c.toString('utf8')));
+  proc.stderr!.on('data', (c: Buffer) => (err += c.toString('utf8')));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    proc.on('exit', (code, signal) => resolve({ code, signal })),
+  );
+  const r = { proc, stdout: () => out, stderr: () => err, exited };
+  running.push(r);
+  return r;
+}
+
+/** Resolves with the value, or rejects after `ms` saying what did not happen. */
+function within<T>(ms: number, what: string, p: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout;
+  return Promise.race([
+    p.finally(() => clearTimeout(timer)),
+    new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms))),
+  ]);
+}
+
+/** The GraphQL URL the process prints once it listens. */
+async function urlOf(r: Running): Promise<string> {
+  const printed = /token-gateway listening on (http:\/\/127\.0\.0\.1:(\d+)\/graphql)/;
+  return within(
+    START_TIMEOUT_MS,
+    'the gateway printing its URL',
+    new Promise<string>((resolve, reject) => {
+      const check = () => {
+        const m = printed.exec(r.stdout());
+        if (m) return resolve(m[1]!);
+        if (r.proc.exitCode !== null) return reject(new Error(`exited ${r.proc.exitCode} before listening: ${r.stderr()}`));
+        setTimeout(check, 25);
+      };
+      check();
+    }),
+  );
+}
+
+const listQuery = (url: string) =>
+  fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json', ...FULL },
+    body: JSON.stringify({ query: TOKENS, variables: { consumerId: SMALL, first: 5 } }),
+  });
+
+describe('npm start', () => {
+  it('starts on PORT=0, prints the URL with the real port and the demo credentials, and answers a query', async () => {
+    const r = start({ PORT: '0' });
+    const url = await urlOf(r);
+    expect(Number(new URL(url).port)).toBeGreaterThan(0);
+    expect(r.stdout()).toMatch(/embedded upstream emulator on http:\/\/127\.0\.0\.1:\d+/);
+    expect(r.stdout()).toContain('demo-idaas-access-token-full');
+
+    const res = await within(10_000, 'the first query', listQuery(url));
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as any;
+    expect(body.errors).toBeUndefined();
+    expect(body.data.instance.authenticationTokens.totalCount).toBe(3);
+
+    r.proc.kill('SIGTERM');
+    expect(await within(10_000, 'exit after SIGTERM', r.exited)).toEqual({ code: 0, signal: null });
+  });
+
+  it('SIGTERM while a slow request is in flight (keep-alive client): the request completes with 200, then the process exits 0 promptly, not at the end of the grace', async () => {
+    const r = start({ PORT: '0', EMULATOR_LATENCY_MS: '800' });
+    const url = await urlOf(r);
+    const inFlight = listQuery(url);
+    await sleep(200);
+    const signalled = performance.now();
+    r.proc.kill('SIGTERM');
+
+    const res = await within(10_000, 'the in-flight request', inFlight);
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as any;
+    expect(body.errors).toBeUndefined();
+    expect(body.data.instance.authenticationTokens.totalCount).toBe(3);
+
+    // The default grace (SHUTDOWN_GRACE_MS) is 10 s: a ceiling for stragglers, not a wait.
+    // Once its last request is answered the process has nothing left to do. The client is
+    // an ordinary keep-alive client, as load balancers and SDKs are.
+    const answered = performance.now();
+    const exit = await within(15_000, 'exit after SIGTERM', r.exited);
+    expect(exit).toEqual({ code: 0, signal: null });
+    expect(answered - signalled).toBeLessThan(10_000);
+    expect(performance.now() - answered).toBeLessThan(5_000);
+    // No new connection is accepted once draining.
+    await expect(fetch(url.replace('/graphql', '/health'))).rejects.toThrow();
+  });
+
+  // The in-flight request needs 5 s; the grace is 300 ms. The bound (3 s) proves the grace
+  // ended the wait, with room for a slow CI machine.
+  it('SHUTDOWN_GRACE_MS bounds the drain: with 300 ms and a 5 s request in flight, the process is gone in well under 5 s', async () => {
+    const r = start({ PORT: '0', EMULATOR_LATENCY_MS: '5000', SHUTDOWN_GRACE_MS: '300' });
+    const url = await urlOf(r);
+    const inFlight = listQuery(url).catch((e: Error) => e);
+    await sleep(200);
+    const signalled = performance.now();
+    r.proc.kill('SIGTERM');
+    const exit = await within(10_000, 'exit after SIGTERM', r.exited);
+    const tookMs = performance.now() - signalled;
+    await inFlight;
+    expect(exit.code).not.toBeNull();
+    expect(tookMs).toBeLessThan(3_000);
+  });
+
+  it('OTEL_EXPORTER_OTLP_ENDPOINT set: the process exports its spans over OTLP/HTTP (flushed at the latest on SIGTERM)', async () => {
+    const posts: string[] = [];
+    const collector: Server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString('utf8')));
+      req.on('end', () => {
+        if (req.method === 'POST' && req.url === '/v1/traces') posts.push(body);
+        res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+      });
+    });
+    await new Promise<void>((resolve) => collector.listen(0, '127.0.0.1', () => resolve()));
+    try {
+      const endpoint = `http://127.0.0.1:${(collector.address() as AddressInfo).port}`;
+      const r = start({ PORT: '0', OTEL_EXPORTER_OTLP_ENDPOINT: endpoint, OTEL_SERVICE_NAME: 'gateway-under-test' });
+      const url = await urlOf(r);
+      expect((await listQuery(url)).status).toBe(200);
+      r.proc.kill('SIGTERM');
+      expect((await within(10_000, 'exit after SIGTERM', r.exited)).code).toBe(0);
+      const all = posts.join('\n');
+      expect(all).toContain('gateway-under-test');
+      expect(all).toContain('graphql query Tokens');
+      expect(all).toContain('idaas listAuthenticationTokens');
+      expect(all).not.toContain(FULL.authorization.slice('Bearer '.length));
+    } finally {
+      await new Promise<void>((resolve) => {
+        collector.close(() => resolve());
+        collector.closeAllConnections();
+      });
+    }
+  });
+});
+
+// Each case is its own process that exits at once: they run side by side.
+describe.concurrent('bad configuration', () => {
+  /** Runs the process to its exit; it must not get as far as listening. */
+  async function refused(expect: ExpectStatic, env: Record<string, string>) {
+    const r = start(env);
+    const exit = await within(START_TIMEOUT_MS, 'exit on bad configuration', r.exited);
+    expect(exit.code, r.stderr()).not.toBe(0);
+    expect(exit.code).not.toBeNull();
+    expect(r.stdout()).not.toMatch(/listening/);
+    return { exit, lines: r.stderr().trim().split('\n'), stderr: r.stderr() };
+  }
+
+  it('PORT=abc → non-zero exit before listening, one line naming PORT, no stack trace', async ({ expect }) => {
+    const { lines, stderr } = await refused(expect, { PORT: 'abc' });
+    expect(lines.filter((l) => /PORT/.test(l))).toHaveLength(1);
+    expect(stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('three problems → one line for each', async ({ expect }) => {
+    const { lines } = await refused(expect, { PORT: 'abc', MAX_DEPTH: '0', LOG_LEVEL: 'loud' });
+    for (const name of ['PORT', 'MAX_DEPTH', 'LOG_LEVEL']) expect(lines.filter((l) => l.includes(name)), name).toHaveLength(1);
+  });
+
+  it('EMULATOR=off without IDAAS_ENDPOINT / IAM_ENDPOINTS → one line for each missing upstream', async ({ expect }) => {
+    const { lines } = await refused(expect, { PORT: '0', EMULATOR: 'off' });
+    expect(lines.filter((l) => /IDAAS_ENDPOINT.*required/.test(l))).toHaveLength(1);
+    expect(lines.filter((l) => /IAM_ENDPOINTS.*required/.test(l))).toHaveLength(1);
+  });
+
+  it('an upstream URL that is not http(s) → one line naming it', async ({ expect }) => {
+    const { lines } = await refused(expect, { PORT: '0', EMULATOR: 'off', IDAAS_ENDPOINT: 'ftp://idaas.example', IAM_ENDPOINTS: 'eu-west-0=https://iam.example' });
+    expect(lines.filter((l) => /IDAAS_ENDPOINT.*http/.test(l))).toHaveLength(1);
+  });
+
+  it.for<[string, Record<string, string>, string]>([
+    ['IDAAS_ENDPOINT', { IDAAS_ENDPOINT: 'not a url' }, 'IDAAS_ENDPOINT'],
+    ['IAM_ENDPOINTS', { IAM_ENDPOINTS: 'eu-west-0=https://iam.example,bad entry' }, '"bad entry"'],
+    ['IDAAS_INSTANCE_ENDPOINTS', { IDAAS_INSTANCE_ENDPOINTS: 'idaas_x=::nope::' }, 'idaas_x'],
+    ['OTEL_EXPORTER_OTLP_ENDPOINT', { OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4318' }, 'OTEL_EXPORTER_OTLP_ENDPOINT'],
+  ])('an unparsable URL in %s → one line naming it, no stack trace', async ([, env, named], { expect }) => {
+    const { lines, stderr } = await refused(expect, { PORT: '0', ...env });
+    expect(stderr).not.toMatch(/\n\s+at /);
+    expect(lines.filter((l) => l.includes(named)), stderr).toHaveLength(1);
+  });
+
+  it('every problem is reported in one go, the EMULATOR=off requirements included', async ({ expect }) => {
+    const { lines } = await refused(expect, { PORT: 'abc', EMULATOR: 'off' });
+    for (const name of ['PORT', 'IDAAS_ENDPOINT', 'IAM_ENDPOINTS']) expect(lines.filter((l) => l.includes(name)), name).toHaveLength(1);
+  });
+
+  it('a port already in use → non-zero exit with a line naming the address', async ({ expect }) => {
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', () => resolve()));
+    try {
+      const port = (blocker.address() as AddressInfo).port;
+      const r = start({ PORT: String(port) });
+      const exit = await within(START_TIMEOUT_MS, 'exit on a busy port', r.exited);
+      expect(exit.code).not.toBe(0);
+      expect(r.stdout()).not.toMatch(/token-gateway listening/);
+      // Logged as a fatal JSON line on stdout (or printed on stderr): either way it names the address.
+      expect(r.stdout() + r.stderr()).toMatch(new RegExp(`EADDRINUSE: address already in use 127\\.0\\.0\\.1:${port}`));
+    } finally {
+      await new Promise<void>((resolve) => blocker.close(() => resolve()));
+    }
+  });
+});
