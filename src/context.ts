@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import type { YogaInitialContext } from 'graphql-yoga';
 import type { GatewayConfig } from './config.ts';
 import { GatewayError } from './errors.ts';
-import type { UpstreamHttp } from './upstreams/http.ts';
+import type { RequestScope, UpstreamCallRecord, UpstreamHttp } from './upstreams/http.ts';
 import { IdaasClient, type ListAuthenticationTokensParams } from './upstreams/idaas/client.ts';
 import type { AuthenticationTokenPage } from './upstreams/idaas/schemas.ts';
 import { IamClient } from './upstreams/iam/client.ts';
@@ -32,6 +32,8 @@ export interface Context {
   signal: AbortSignal;
   /** The request's timeout signal, referenced here so it lives as long as the request. */
   deadline: AbortSignal;
+  /** Every upstream call of this request, with its upstream request id (logged per operation). */
+  upstreamCalls: UpstreamCallRecord[];
   /** The IDaaS client for this caller; UNAUTHENTICATED (and no upstream call) without `Authorization`. */
   idaas(): IdaasClient;
   /** The IAM client; IAM operations carry their credentials in the input. */
@@ -46,6 +48,8 @@ export function createContext(services: GatewayServices, initial: YogaInitialCon
   // through AbortSignal.any() can be garbage-collected before it fires.
   const deadline = AbortSignal.timeout(services.config.requestDeadlineMs);
   const signal = AbortSignal.any([initial.request.signal, deadline]);
+  const upstreamCalls: UpstreamCallRecord[] = [];
+  const scope: RequestScope = { logger, signal, calls: upstreamCalls };
   const authorization = initial.request.headers.get('authorization')?.trim() || undefined;
   let idaasClient: IdaasClient | undefined;
   let iamClient: IamClient | undefined;
@@ -53,7 +57,7 @@ export function createContext(services: GatewayServices, initial: YogaInitialCon
     if (!authorization) {
       throw new GatewayError('This operation needs the IDaaS access token: send `Authorization: Bearer <access token>`.', 'UNAUTHENTICATED');
     }
-    idaasClient ??= new IdaasClient(services.http, services.config.idaas, authorization, logger, signal);
+    idaasClient ??= new IdaasClient(services.http, services.config.idaas, authorization, scope);
     return idaasClient;
   };
   return {
@@ -62,8 +66,9 @@ export function createContext(services: GatewayServices, initial: YogaInitialCon
     logger,
     signal,
     deadline,
+    upstreamCalls,
     idaas,
-    iam: () => (iamClient ??= new IamClient(services.http, services.config.iam.endpoints, services.signInGuard, logger, signal)),
+    iam: () => (iamClient ??= new IamClient(services.http, services.config.iam.endpoints, services.signInGuard, scope)),
     authenticationTokenPages: new DataLoader(
       async (keys) => {
         const client = idaas(); // UNAUTHENTICATED fails every key, before any call

@@ -34,7 +34,17 @@ export function useOperationTelemetry(metrics: GatewayMetrics): Plugin<Context> 
           span.setAttribute('graphql.outcome', outcome);
           if (codes.length) span.setStatus({ code: SpanStatusCode.ERROR, message: [...new Set(codes)].join(',') });
           span.end();
-          ctx.logger.info({ operation: name, type, outcome, ms: Math.round(seconds * 1000), errors: codes.length ? codes : undefined }, 'graphql operation');
+          ctx.logger.info(
+            {
+              operation: name,
+              type,
+              outcome,
+              ms: Math.round(seconds * 1000),
+              errors: codes.length ? codes : undefined,
+              upstreamCalls: ctx.upstreamCalls.length ? ctx.upstreamCalls : undefined,
+            },
+            'graphql operation',
+          );
         },
       };
     },

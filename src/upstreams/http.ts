@@ -38,8 +38,21 @@ export interface UpstreamRequest {
   /** The GraphQL request's deadline. */
   signal?: AbortSignal;
   logger?: Logger;
+  /** Where this request's upstream calls are recorded (for the per-operation log line). */
+  calls?: UpstreamCallRecord[];
   /** A service-specific reading of an error answer (e.g. IAM's MFA receipt); falls back to the status map. */
   errorFor?: (res: UpstreamResponse) => UpstreamError | undefined;
+}
+
+/** What a request's upstream calls share: its logger, its deadline, its call record. */
+export type RequestScope = Pick<UpstreamRequest, 'logger' | 'signal' | 'calls'>;
+
+export interface UpstreamCallRecord {
+  upstream: UpstreamService;
+  operation: string;
+  status: number;
+  upstreamRequestId: string | undefined;
+  ms: number;
 }
 
 export interface UpstreamResponse {
@@ -229,18 +242,16 @@ export class UpstreamHttp {
           // Performance: one line per upstream call at info doubled the per-request logging cost
           // (a synchronous write each); answers with an `ok` status are logged at debug, the
           // others (what an operator looks for) stay at info.
-          const level = req.ok.includes(res.statusCode) ? 'debug' : 'info';
-          req.logger?.[level](
-            {
-              upstream: req.service,
-              operation: req.operation,
-              method: req.method,
-              status: res.statusCode,
-              upstreamRequestId: requestId,
-              ms: Math.round(performance.now() - started),
-            },
-            'upstream call',
-          );
+          // Every call, with its upstream request id, is also listed on the operation's log line.
+          const record = {
+            upstream: req.service,
+            operation: req.operation,
+            status: res.statusCode,
+            upstreamRequestId: requestId,
+            ms: Math.round(performance.now() - started),
+          };
+          if (req.calls && req.calls.length < 50) req.calls.push(record);
+          req.logger?.[req.ok.includes(res.statusCode) ? 'debug' : 'info']({ ...record, method: req.method }, 'upstream call');
           let json: unknown;
           if (text.length > 0) {
             try {

@@ -183,6 +183,9 @@ describe('logs', () => {
       expect(call).toMatchObject({ upstream: 'idaas', operation: 'listAuthenticationTokens', method: 'GET' });
       expect(call.upstreamRequestId).toMatch(UPSTREAM_ID);
     }
+    // The operation line (info level, unlike successful call lines) lists every call and its id.
+    expect(op[0].upstreamCalls.map((c: { status: number }) => c.status)).toEqual([503, 200]);
+    for (const c of op[0].upstreamCalls) expect(c.upstreamRequestId).toMatch(UPSTREAM_ID);
   });
 
   it('concurrent requests keep their own ids', async () => {

@@ -1,8 +1,7 @@
 // IAM client for Keystone-v3-style `POST /v3/auth/tokens` (Huawei Cloud, Orange Business
 // Cloud, OpenStack Keystone). Endpoints are chosen by configured name only; a client can
 // never make the gateway call a URL of its choosing.
-import type { Logger } from 'pino';
-import type { UpstreamHttp, UpstreamResponse } from '../http.ts';
+import type { RequestScope, UpstreamHttp, UpstreamResponse } from '../http.ts';
 import { badInput, parseUpstreamErrorBody, redact, upstreamUnreadable, UpstreamError } from '../../errors.ts';
 import { iamTokenBodySchema, type IamTokenBody } from './schemas.ts';
 import type { SignInGuard } from './guard.ts';
@@ -32,8 +31,7 @@ export class IamClient {
     private readonly http: UpstreamHttp,
     readonly endpoints: readonly IamEndpoint[],
     private readonly guard: SignInGuard,
-    private readonly logger?: Logger,
-    private readonly signal?: AbortSignal,
+    private readonly scope: RequestScope = {},
   ) {}
 
   endpoint(name?: string | null): IamEndpoint {
@@ -90,8 +88,7 @@ export class IamClient {
         body: { auth: { identity, ...(p.scope ? { scope: p.scope } : {}) } },
         ok: [200, 201],
         secrets,
-        logger: this.logger,
-        signal: this.signal,
+        ...this.scope,
         errorFor: (res) => iamError(res, secrets, Boolean(p.token)),
       },
       iamTokenBodySchema,

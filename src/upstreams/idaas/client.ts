@@ -1,8 +1,7 @@
 // IDaaS PAM client: one method per upstream operation, named as the upstream names them.
 // Path values are validated by the schema layer and encoded here, so no input can change
 // the upstream path or host.
-import type { Logger } from 'pino';
-import type { UpstreamHttp } from '../http.ts';
+import type { RequestScope, UpstreamHttp } from '../http.ts';
 import { GatewayError } from '../../errors.ts';
 import {
   listAuthenticationTokensSchema,
@@ -34,8 +33,7 @@ export class IdaasClient {
     private readonly endpoints: IdaasEndpoints,
     /** The caller's `Authorization` header, forwarded verbatim. */
     private readonly authorization: string,
-    private readonly logger?: Logger,
-    private readonly signal?: AbortSignal,
+    private readonly scope: RequestScope = {},
   ) {}
 
   private base(instanceId: string): string {
@@ -50,8 +48,7 @@ export class IdaasClient {
       baseUrl: this.base(instanceId),
       headers: { authorization: this.authorization },
       secrets: [this.authorization, this.authorization.replace(/^Bearer\s+/i, '')],
-      logger: this.logger,
-      signal: this.signal,
+      ...this.scope,
     };
   }
 

@@ -1,0 +1,303 @@
+// Benchmark plumbing: child processes (pinned, always killed), free ports, readiness polling,
+// RSS sampling from /proc, emulator counters, exact latency percentiles.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { readFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+
+// ---------------------------------------------------------------- CPU pinning
+
+export interface Pinning {
+  /** Whether servers run on core 0 and the load generator (this process) on core 1. */
+  pinned: boolean;
+  note: string;
+}
+
+/** Pins this process (the load generator) to core 1 when `taskset` exists and there are two cores. */
+export function pinLoadGenerator(): Pinning {
+  const cores = cpus().length;
+  const which = spawnSync('sh', ['-c', 'command -v taskset'], { encoding: 'utf8' });
+  if (which.status !== 0) return { pinned: false, note: 'taskset not found (util-linux): unpinned' };
+  if (cores < 2) return { pinned: false, note: `only ${cores} core: unpinned` };
+  const r = spawnSync('taskset', ['-a', '-p', '-c', '1', String(process.pid)], { encoding: 'utf8' });
+  if (r.status !== 0) return { pinned: false, note: `taskset failed (${r.stderr.trim()}): unpinned` };
+  return { pinned: true, note: 'servers (emulator + gateway) on core 0 (taskset -c 0), load generator on core 1' };
+}
+
+// ---------------------------------------------------------------- child processes
+
+const children = new Set<ChildProcess>();
+
+function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+  try {
+    process.kill(-child.pid, signal); // detached: the child leads its own process group (tsx, npm spawn more)
+  } catch {
+    try {
+      child.kill(signal);
+    } catch {
+      /* already gone */
+    }
+  }
+}
+
+/** Kills every child still running; synchronous, so it also works from process.on('exit'). */
+export function killAllChildren(): void {
+  for (const c of children) killGroup(c, 'SIGKILL');
+  children.clear();
+}
+
+process.on('exit', killAllChildren);
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.on(sig, () => {
+    killAllChildren();
+    process.exit(130);
+  });
+}
+
+export interface Spawned {
+  child: ChildProcess;
+  /** The pid of the spawned command (taskset execs it, so it is the server's own pid for `node …`). */
+  pid: number;
+  /** Everything it wrote to stderr (kept for error messages). */
+  stderr(): string;
+  /** SIGTERM to the group, then SIGKILL after `graceMs`; resolves when it has exited. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+export interface SpawnOptions {
+  env: Record<string, string>;
+  pinned: boolean;
+  /** 'pipe' to read stdout (small outputs only: a full pipe would block a logging server). */
+  stdout: 'ignore' | 'pipe';
+  onStdout?: (text: string) => void;
+}
+
+export function spawnServer(cmd: string, args: string[], options: SpawnOptions): Spawned {
+  const [file, argv] = options.pinned ? ['taskset', ['-c', '0', cmd, ...args]] : [cmd, args];
+  const child = spawn(file, argv, {
+    cwd: process.cwd(),
+    env: { ...process.env, ...options.env },
+    stdio: ['ignore', options.stdout, 'pipe'],
+    detached: true,
+  });
+  children.add(child);
+  let err = '';
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+    if (err.length < 20_000) err += d;
+  });
+  if (options.stdout === 'pipe') child.stdout!.setEncoding('utf8').on('data', (d: string) => options.onStdout?.(d));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.once('exit', () => children.delete(child));
+  return {
+    child,
+    pid: child.pid!,
+    stderr: () => err,
+    stop: async (graceMs = 5_000) => {
+      killGroup(child, 'SIGTERM');
+      const t = setTimeout(() => killGroup(child, 'SIGKILL'), graceMs);
+      await exited;
+      clearTimeout(t);
+      // Whatever it spawned (tsx's node) goes with it.
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        /* group gone */
+      }
+    },
+  };
+}
+
+/** Runs a command to completion (the build), inheriting stdio. */
+export function runToCompletion(cmd: string, args: string[]): void {
+  const r = spawnSync(cmd, args, { stdio: 'inherit' });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited with ${r.status}`);
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Resolves with the first line of `spawned`'s stdout that matches, or rejects on exit/timeout. */
+export function waitForLine(spawned: Spawned, pattern: RegExp, collect: { text: string }, timeoutMs = 20_000): Promise<RegExpExecArray> {
+  return new Promise((resolve, reject) => {
+    const deadline = Date.now() + timeoutMs;
+    const t = setInterval(() => {
+      const m = pattern.exec(collect.text);
+      if (m) {
+        clearInterval(t);
+        resolve(m);
+      } else if (spawned.child.exitCode !== null || Date.now() > deadline) {
+        clearInterval(t);
+        reject(new Error(`no line matching ${pattern} (exit ${spawned.child.exitCode}); stderr:\n${spawned.stderr()}`));
+      }
+    }, 5);
+  });
+}
+
+export interface PostSpec {
+  url: string;
+  headers: Record<string, string>;
+  body: string;
+}
+
+/**
+ * Polls `spec` every `everyMs` until it answers 200 with `ok(body)`; resolves with the time since
+ * `t0` (performance.now()) in milliseconds. Rejects if `spawned` exits or the timeout passes.
+ */
+export async function timeToFirstAnswer(
+  spec: PostSpec,
+  ok: (body: string) => boolean,
+  t0: number,
+  spawned: Spawned,
+  everyMs = 5,
+  timeoutMs = 30_000,
+): Promise<number> {
+  for (;;) {
+    if (spawned.child.exitCode !== null) throw new Error(`exited with ${spawned.child.exitCode} before answering; stderr:\n${spawned.stderr()}`);
+    if (performance.now() - t0 > timeoutMs) throw new Error(`no answer within ${timeoutMs} ms; stderr:\n${spawned.stderr()}`);
+    try {
+      const res = await fetch(spec.url, { method: 'POST', headers: spec.headers, body: spec.body });
+      const text = await res.text();
+      if (res.status === 200 && ok(text)) return performance.now() - t0;
+      throw new Error(`answered ${res.status}: ${text.slice(0, 300)}`);
+    } catch (e) {
+      const code = (e as { cause?: { code?: string } }).cause?.code;
+      if (code !== 'ECONNREFUSED' && code !== 'ECONNRESET' && code !== 'UND_ERR_SOCKET') throw e;
+    }
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+// ---------------------------------------------------------------- memory
+
+export interface MemoryReading {
+  /** Highest VmRSS seen by the sampler, MB (10^6 bytes). */
+  peakSampledRssMB: number;
+  /** The kernel's peak resident set (VmHWM) at the end, MB: covers everything since the process started. */
+  vmHwmMB: number;
+}
+
+function statusKiB(pid: number, field: 'VmRSS' | 'VmHWM'): number | undefined {
+  try {
+    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Samples VmRSS of `pid` every `everyMs` until stopped. */
+export function sampleRss(pid: number, everyMs = 50): { stop(): MemoryReading } {
+  let peak = statusKiB(pid, 'VmRSS') ?? 0;
+  const t = setInterval(() => {
+    peak = Math.max(peak, statusKiB(pid, 'VmRSS') ?? 0);
+  }, everyMs);
+  return {
+    stop: () => {
+      clearInterval(t);
+      peak = Math.max(peak, statusKiB(pid, 'VmRSS') ?? 0);
+      return { peakSampledRssMB: round((peak * 1024) / 1e6, 1), vmHwmMB: round(((statusKiB(pid, 'VmHWM') ?? 0) * 1024) / 1e6, 1) };
+    },
+  };
+}
+
+// ---------------------------------------------------------------- emulator counters
+
+/** Total upstream requests the emulator has counted, over every route. */
+export async function emulatorRequests(emulatorUrl: string): Promise<number> {
+  const res = await fetch(`${emulatorUrl}/__emulator/counters`);
+  const counters = (await res.json()) as Record<string, { requests: number }>;
+  return Object.values(counters).reduce((n, c) => n + c.requests, 0);
+}
+
+// ---------------------------------------------------------------- statistics
+
+/** Exact percentile (nearest rank) of an ascending-sorted array. */
+export function percentile(sorted: Float64Array, p: number): number {
+  if (sorted.length === 0) return NaN;
+  const rank = Math.ceil((p / 100) * sorted.length);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, rank - 1))]!;
+}
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  if (s.length === 0) return NaN;
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+export function round(x: number, digits = 2): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}
+
+/** Growable latency recorder (milliseconds, sub-millisecond precision). */
+export class Latencies {
+  #buf = new Float64Array(1 << 16);
+  #n = 0;
+  add(ms: number): void {
+    if (this.#n === this.#buf.length) {
+      const next = new Float64Array(this.#buf.length * 2);
+      next.set(this.#buf);
+      this.#buf = next;
+    }
+    this.#buf[this.#n++] = ms;
+  }
+  sorted(): Float64Array {
+    return this.#buf.slice(0, this.#n).sort();
+  }
+}
+
+// ---------------------------------------------------------------- CPU accounting
+
+const TICK_MS = 10; // USER_HZ is 100 on Linux (getconf CLK_TCK)
+
+/** CPU time (user + system) a process has used so far, in ms; children not included. */
+export function processCpuMs(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the parenthesised command name (which may contain spaces).
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) * TICK_MS; // utime, stime (fields 14 and 15)
+  } catch {
+    return NaN;
+  }
+}
+
+/** Busy CPU time of the whole machine so far (all cores), in ms. */
+export function machineBusyMs(): number {
+  const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const [user, nice, system, , , irq, softirq, steal] = cpu as [number, number, number, number, number, number, number, number];
+  return (user + nice + system + irq + softirq + steal) * TICK_MS;
+}
+
+/** Snapshot of CPU use: `delta()` gives each watched pid's CPU ms and the rest of the machine's. */
+export function cpuWatch(pids: Record<string, number>) {
+  const start = { machine: machineBusyMs(), self: process.cpuUsage(), ...Object.fromEntries(Object.entries(pids).map(([k, p]) => [k, processCpuMs(p)])) };
+  const t0 = performance.now();
+  return {
+    delta() {
+      const wallMs = performance.now() - t0;
+      const perPid = Object.fromEntries(Object.entries(pids).map(([k, p]) => [k, processCpuMs(p) - (start as unknown as Record<string, number>)[k]!]));
+      const self = process.cpuUsage(start.self);
+      const selfMs = (self.user + self.system) / 1000;
+      const ours = Object.values(perPid).reduce((a, b) => a + b, 0) + selfMs;
+      const machine = machineBusyMs() - start.machine;
+      return {
+        wallMs,
+        cpuMs: perPid,
+        loadGeneratorCpuMs: selfMs,
+        /** Cores kept busy by processes other than the benchmark's own (noise from other work on the machine). */
+        otherCores: Math.max(0, (machine - ours) / wallMs),
+      };
+    },
+  };
+}

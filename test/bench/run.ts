@@ -1,0 +1,386 @@
+// `npm run bench`: the gateway as production runs it (`node dist/server.js`, its own process)
+// in front of the upstream emulator (its own process, fixed latency), loaded by autocannon
+// from this process. Side by side in one run, per upstream latency (0 and 20 ms):
+//   direct REST to the emulator (the baseline), list-20 query, five-alias query, JWT mint
+//   mutation, IAM token mutation
+// → req/s, p50/p99, the gateway's added p50 over the direct call, upstream calls per
+// operation (emulator counters), the gateway's peak RSS, and start-up time to the first
+// answered query for `node dist/server.js` and the `npm start` path. Prints markdown tables
+// and writes the raw figures to bench-results/latest.json. No assertions: it measures.
+//
+// Environment knobs (all optional):
+//   BENCH_DURATION_S=10  BENCH_WARMUP_S=2.5  BENCH_CONNECTIONS=10  BENCH_LATENCIES=0,20
+//   BENCH_SCENARIOS=direct,list20,alias5,jwt,iam  BENCH_STARTUP_RUNS=5  BENCH_SKIP_STARTUP=1
+//   BENCH_SKIP_BUILD=1  BENCH_LOG_LEVEL=info  BENCH_OUT=bench-results/latest.json
+//   BENCH_GATEWAY_NODE_OPTIONS="--cpu-prof --cpu-prof-dir=bench-results/prof"  (profiling)
+//   BENCH_GATEWAY_ENTRY=dist/server.js  (e.g. a saved copy of an earlier build, for before/after)
+import autocannon, { type AutocannonResult } from 'autocannon';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { cpus } from 'node:os';
+import {
+  Latencies,
+  cpuWatch,
+  emulatorRequests,
+  freePort,
+  killAllChildren,
+  median,
+  percentile,
+  pinLoadGenerator,
+  round,
+  runToCompletion,
+  sampleRss,
+  spawnServer,
+  timeToFirstAnswer,
+  waitForLine,
+  type MemoryReading,
+  type Spawned,
+} from './lib.ts';
+import { SCENARIOS, STARTUP_PROBE, graphqlOk, type Scenario, type ScenarioId } from './scenarios.ts';
+
+const env = process.env;
+const settings = {
+  durationS: Number(env.BENCH_DURATION_S ?? 10),
+  warmupS: Number(env.BENCH_WARMUP_S ?? 2.5),
+  connections: Number(env.BENCH_CONNECTIONS ?? 10),
+  latenciesMs: (env.BENCH_LATENCIES ?? '0,20').split(',').map(Number),
+  scenarios: (env.BENCH_SCENARIOS ?? SCENARIOS.map((s) => s.id).join(',')).split(',') as ScenarioId[],
+  startupRuns: Number(env.BENCH_STARTUP_RUNS ?? 5),
+  skipStartup: env.BENCH_SKIP_STARTUP === '1',
+  skipBuild: env.BENCH_SKIP_BUILD === '1',
+  logLevel: env.BENCH_LOG_LEVEL ?? 'info',
+  gatewayNodeOptions: (env.BENCH_GATEWAY_NODE_OPTIONS ?? '').split(' ').filter(Boolean),
+  gatewayEntry: env.BENCH_GATEWAY_ENTRY ?? 'dist/server.js',
+  out: resolve(env.BENCH_OUT ?? 'bench-results/latest.json'),
+};
+
+const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+// ---------------------------------------------------------------- processes
+
+interface Server extends Spawned {
+  url: string;
+}
+
+async function startEmulatorProcess(latencyMs: number, pinned: boolean): Promise<Server> {
+  const out = { text: '' };
+  const sp = spawnServer(process.execPath, ['dist/emulator/main.js'], {
+    env: { EMULATOR_PORT: '0', HOST: '127.0.0.1', EMULATOR_LATENCY_MS: String(latencyMs), NODE_ENV: 'production' },
+    pinned,
+    stdout: 'pipe',
+    onStdout: (d) => {
+      if (out.text.length < 10_000) out.text += d;
+    },
+  });
+  const m = await waitForLine(sp, /listening on (http:\/\/\S+)/, out);
+  return { ...sp, url: m[1]! };
+}
+
+function gatewayEnv(emulatorUrl: string, port: number): Record<string, string> {
+  return {
+    NODE_ENV: 'production',
+    HOST: '127.0.0.1',
+    PORT: String(port),
+    EMULATOR: 'off',
+    IDAAS_ENDPOINT: emulatorUrl,
+    IAM_ENDPOINTS: `emulator=${emulatorUrl}`,
+    RATE_LIMIT_PER_MINUTE: '0', // a benchmark is one client far above any per-client limit
+    LOG_LEVEL: settings.logLevel,
+    SHUTDOWN_GRACE_MS: '2000',
+  };
+}
+
+/** Starts a gateway and resolves once it has answered the list-20 query; `ms` is spawn → answer. */
+async function startGateway(
+  cmd: string,
+  args: string[],
+  emulatorUrl: string,
+  pinned: boolean,
+): Promise<Server & { startupMs: number }> {
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const t0 = performance.now();
+  // stdout (one JSON log line per operation, at info) goes to /dev/null, as to a log shipper
+  // that keeps up; reading it here would cost the load generator's core.
+  const sp = spawnServer(cmd, args, { env: gatewayEnv(emulatorUrl, port), pinned, stdout: 'ignore' });
+  const startupMs = await timeToFirstAnswer({ url: `${url}/graphql`, ...STARTUP_PROBE }, graphqlOk, t0, sp);
+  return { ...sp, url, startupMs };
+}
+
+const STARTUP_COMMANDS = [
+  { id: 'node', label: '`node dist/server.js`', cmd: process.execPath, args: [settings.gatewayEntry], runs: () => settings.startupRuns },
+  { id: 'tsx', label: '`tsx src/server.ts` (what `npm start` runs)', cmd: 'node_modules/.bin/tsx', args: ['src/server.ts'], runs: () => Math.max(1, Math.ceil(settings.startupRuns / 2)) },
+  { id: 'npm-start', label: '`npm start` (npm itself included)', cmd: 'npm', args: ['start', '--silent'], runs: () => Math.max(1, Math.ceil(settings.startupRuns / 2)) },
+];
+
+interface StartupResult {
+  id: string;
+  label: string;
+  runsMs: number[];
+  medianMs: number;
+  minMs: number;
+  maxMs: number;
+}
+
+async function measureStartup(emulatorUrl: string, pinned: boolean): Promise<StartupResult[]> {
+  const results: StartupResult[] = [];
+  for (const c of STARTUP_COMMANDS) {
+    const runsMs: number[] = [];
+    for (let i = 0; i < c.runs(); i++) {
+      const gw = await startGateway(c.cmd, c.args, emulatorUrl, pinned);
+      runsMs.push(round(gw.startupMs, 1));
+      await gw.stop();
+      await sleep(100);
+    }
+    results.push({ id: c.id, label: c.label, runsMs, medianMs: round(median(runsMs), 1), minMs: Math.min(...runsMs), maxMs: Math.max(...runsMs) });
+    log(`start-up ${c.label}: ${runsMs.join(', ')} ms`);
+  }
+  return results;
+}
+
+// ---------------------------------------------------------------- load
+
+interface ScenarioResult {
+  id: ScenarioId;
+  label: string;
+  upstreamLatencyMs: number;
+  reqPerSec: number;
+  p50Ms: number;
+  p90Ms: number;
+  p99Ms: number;
+  meanMs: number;
+  /** p50 of this scenario − p50 of the direct call at the same upstream latency. */
+  addedP50Ms: number | null;
+  /** Emulator requests during the measurement ÷ requests sent to the gateway. */
+  upstreamCallsPerOp: number | null;
+  completed: number;
+  sent: number;
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+  mismatches: number;
+  durationS: number;
+  /** Gateway CPU time (user + system) per completed request, ms: robust to other load on the machine. */
+  gatewayCpuMsPerOp: number | null;
+  /** Emulator CPU time per completed request, ms. */
+  emulatorCpuMsPerOp: number;
+  /** Cores kept busy by processes outside the benchmark during the measurement (noise). */
+  otherCores: number;
+  gatewayMemory: MemoryReading | null;
+  /** autocannon's own (integer-millisecond) histogram, for reference. */
+  autocannonLatency: { p50: number; p99: number; mean: number };
+}
+
+function load(url: string, s: Scenario, durationS: number) {
+  return autocannon({
+    url,
+    connections: settings.connections,
+    duration: durationS,
+    timeout: 30,
+    requests: s.requests,
+    verifyBody: s.verify,
+  });
+}
+
+async function runScenario(s: Scenario, emulator: Server, gateway: Server, latencyMs: number): Promise<ScenarioResult> {
+  const url = s.target === 'emulator' ? emulator.url : gateway.url;
+  await load(url, s, settings.warmupS);
+  await sleep(latencyMs + 200); // let abandoned warm-up requests finish upstream
+  const upstreamBefore = await emulatorRequests(emulator.url);
+  const latencies = new Latencies();
+  const memory = s.target === 'gateway' ? sampleRss(gateway.pid) : undefined;
+  const cpu = cpuWatch({ gateway: gateway.pid, emulator: emulator.pid });
+  const instance = load(url, s, settings.durationS);
+  instance.on('response', (_client: unknown, status: number, _bytes: number, ms: number) => {
+    if (status >= 200 && status < 300) latencies.add(ms);
+  });
+  const r: AutocannonResult = await instance;
+  const used = cpu.delta();
+  const gatewayMemory = memory?.stop() ?? null;
+  await sleep(latencyMs + 200);
+  const upstreamAfter = await emulatorRequests(emulator.url);
+  const sorted = latencies.sorted();
+  const mean = sorted.reduce((a, b) => a + b, 0) / Math.max(1, sorted.length);
+  return {
+    id: s.id,
+    label: s.label,
+    upstreamLatencyMs: latencyMs,
+    reqPerSec: round(r.requests.total / r.duration, 0),
+    p50Ms: round(percentile(sorted, 50), 3),
+    p90Ms: round(percentile(sorted, 90), 3),
+    p99Ms: round(percentile(sorted, 99), 3),
+    meanMs: round(mean, 3),
+    addedP50Ms: null,
+    upstreamCallsPerOp: s.target === 'gateway' ? round((upstreamAfter - upstreamBefore) / Math.max(1, r.requests.sent), 3) : null,
+    completed: r.requests.total,
+    sent: r.requests.sent,
+    non2xx: r.non2xx,
+    errors: r.errors,
+    timeouts: r.timeouts,
+    mismatches: r.mismatches,
+    durationS: r.duration,
+    gatewayCpuMsPerOp: s.target === 'gateway' ? round(used.cpuMs.gateway! / Math.max(1, r.requests.total), 3) : null,
+    emulatorCpuMsPerOp: round(used.cpuMs.emulator! / Math.max(1, r.requests.total), 3),
+    otherCores: round(used.otherCores, 2),
+    gatewayMemory,
+    autocannonLatency: { p50: r.latency.p50, p99: r.latency.p99, mean: r.latency.mean },
+  };
+}
+
+// ---------------------------------------------------------------- report
+
+function machine(pinning: string) {
+  const model = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1]?.trim() ?? cpus()[0]?.model ?? 'unknown';
+  return { nproc: cpus().length, cpuModel: model, node: process.version, platform: `${process.platform} ${process.arch}`, pinning };
+}
+
+const fmt = (x: number | null | undefined, digits = 2) => (x === null || x === undefined || Number.isNaN(x) ? '–' : x.toFixed(digits));
+
+function markdown(report: Report): string {
+  const m = report.machine;
+  const lines: string[] = [];
+  lines.push(
+    `Machine: nproc ${m.nproc}, ${m.cpuModel}, Node ${m.node}; ${m.pinning}. ` +
+      `autocannon ${settings.connections} connections, ${settings.durationS} s per scenario after a ${settings.warmupS} s warm-up; ` +
+      `gateway \`node dist/server.js\`, NODE_ENV=production, LOG_LEVEL=${settings.logLevel} (logs to /dev/null), rate limit off.`,
+  );
+  lines.push('');
+  lines.push('| upstream latency | scenario | req/s | p50 ms | p99 ms | added p50 ms | upstream calls/op | gateway CPU ms/op | gateway peak RSS MB | failed |');
+  lines.push('| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  for (const r of report.scenarios) {
+    const failed = r.non2xx + r.errors + r.timeouts + r.mismatches;
+    lines.push(
+      `| ${r.upstreamLatencyMs} ms | ${r.label} | ${fmt(r.reqPerSec, 0)} | ${fmt(r.p50Ms)} | ${fmt(r.p99Ms)} | ${fmt(r.addedP50Ms)} | ${fmt(r.upstreamCallsPerOp)} | ${fmt(r.gatewayCpuMsPerOp, 3)} | ${fmt(r.gatewayMemory?.peakSampledRssMB, 1)} | ${failed} |`,
+    );
+  }
+  const other = Math.max(0, ...report.scenarios.map((r) => r.otherCores));
+  lines.push('');
+  lines.push(
+    `Other load on the machine during the measurements: up to ${other.toFixed(2)} cores` +
+      (other > 0.2 ? ' (the figures above are depressed by it; CPU ms/op is the least affected)' : ' (a quiet machine)') + '.',
+  );
+  if (report.startup.length) {
+    lines.push('');
+    lines.push('| start-up to first answered query | median ms | min ms | max ms | runs |');
+    lines.push('| --- | ---: | ---: | ---: | ---: |');
+    for (const s of report.startup) lines.push(`| ${s.label} | ${fmt(s.medianMs, 0)} | ${fmt(s.minMs, 0)} | ${fmt(s.maxMs, 0)} | ${s.runsMs.length} |`);
+  }
+  lines.push('');
+  lines.push('| target | measured | met |');
+  lines.push('| --- | --- | :---: |');
+  for (const t of report.targets) lines.push(`| ${t.target} | ${t.measured} | ${t.met === null ? '–' : t.met ? 'yes' : '**no**'} |`);
+  return lines.join('\n');
+}
+
+interface Target {
+  target: string;
+  measured: string;
+  met: boolean | null;
+}
+
+function targets(results: ScenarioResult[], startup: StartupResult[], hwm: Record<number, number>): Target[] {
+  const find = (id: ScenarioId, latency: number) => results.find((r) => r.id === id && r.upstreamLatencyMs === latency);
+  const out: Target[] = [];
+  for (const latency of settings.latenciesMs) {
+    const direct = find('direct', latency);
+    const list = find('list20', latency);
+    if (direct && list) {
+      const ratio = list.reqPerSec / direct.reqPerSec;
+      out.push({ target: `list-20 req/s ≥ 30% of direct REST (${latency} ms upstream)`, measured: `${(ratio * 100).toFixed(1)}%`, met: ratio >= 0.3 });
+    }
+  }
+  const added = results.filter((r) => r.upstreamLatencyMs === 20 && r.id === 'list20');
+  for (const r of added) out.push({ target: 'p50 added latency ≤ 1 ms (list-20, 20 ms upstream)', measured: `${fmt(r.addedP50Ms, 3)} ms`, met: r.addedP50Ms !== null && r.addedP50Ms <= 1 });
+  for (const r of results.filter((x) => x.id === 'alias5')) {
+    out.push({ target: `five-alias query = 1 upstream call (${r.upstreamLatencyMs} ms upstream)`, measured: `${fmt(r.upstreamCallsPerOp, 3)}`, met: r.upstreamCallsPerOp !== null && Math.round(r.upstreamCallsPerOp * 100) / 100 <= 1 });
+  }
+  const peaks = Object.values(hwm);
+  if (peaks.length) {
+    const peak = Math.max(...peaks);
+    out.push({ target: 'gateway peak RSS under load ≤ 150 MB (VmHWM)', measured: `${fmt(peak, 1)} MB`, met: peak <= 150 });
+  }
+  const node = startup.find((s) => s.id === 'node');
+  if (node) out.push({ target: 'start-up to first answered query ≤ 0.5 s (`node dist/server.js`, median)', measured: `${fmt(node.medianMs, 0)} ms`, met: node.medianMs <= 500 });
+  const tsx = startup.find((s) => s.id === 'tsx');
+  if (tsx) out.push({ target: 'start-up to first answered query ≤ 0.5 s (`tsx src/server.ts`, median)', measured: `${fmt(tsx.medianMs, 0)} ms`, met: tsx.medianMs <= 500 });
+  return out;
+}
+
+interface Report {
+  generatedAt: string;
+  machine: ReturnType<typeof machine>;
+  settings: typeof settings;
+  startup: StartupResult[];
+  scenarios: ScenarioResult[];
+  /** The gateway's VmHWM (MB) at the end of each upstream-latency run. */
+  gatewayVmHwmMB: Record<number, number>;
+  targets: Target[];
+}
+
+// ---------------------------------------------------------------- main
+
+async function main(): Promise<void> {
+  const started = performance.now();
+  const pin = pinLoadGenerator();
+  log(pin.note);
+  if (!settings.skipBuild) {
+    log('npm run build');
+    runToCompletion('npm', ['run', 'build', '--silent']);
+  }
+  const chosen = SCENARIOS.filter((s) => settings.scenarios.includes(s.id));
+  const results: ScenarioResult[] = [];
+  const hwm: Record<number, number> = {};
+  let startup: StartupResult[] = [];
+
+  for (const [i, latencyMs] of settings.latenciesMs.entries()) {
+    const emulator = await startEmulatorProcess(latencyMs, pin.pinned);
+    let gateway: (Server & { startupMs: number }) | undefined;
+    try {
+      await emulatorRequests(emulator.url); // warms this process's fetch before anything is timed
+      if (i === 0 && !settings.skipStartup) startup = await measureStartup(emulator.url, pin.pinned);
+      gateway = await startGateway(process.execPath, [...settings.gatewayNodeOptions, settings.gatewayEntry], emulator.url, pin.pinned);
+      log(`upstream latency ${latencyMs} ms: emulator ${emulator.url} (pid ${emulator.pid}), gateway ${gateway.url} (pid ${gateway.pid})`);
+      const batch: ScenarioResult[] = [];
+      for (const s of chosen) {
+        const r = await runScenario(s, emulator, gateway, latencyMs);
+        batch.push(r);
+        log(
+          `  ${s.label}: ${r.reqPerSec} req/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, upstream/op ${r.upstreamCallsPerOp ?? '–'}, ` +
+            `gw cpu ${r.gatewayCpuMsPerOp ?? '–'} ms/op, emu cpu ${r.emulatorCpuMsPerOp} ms/op, other load ${r.otherCores} cores, ` +
+            `rss ${r.gatewayMemory?.peakSampledRssMB ?? '–'} MB, failed ${r.non2xx + r.errors + r.timeouts + r.mismatches}`,
+        );
+      }
+      const direct = batch.find((r) => r.id === 'direct');
+      if (direct) for (const r of batch) if (r.id !== 'direct') r.addedP50Ms = round(r.p50Ms - direct.p50Ms, 3);
+      results.push(...batch);
+      hwm[latencyMs] = sampleRss(gateway.pid).stop().vmHwmMB;
+    } finally {
+      await gateway?.stop();
+      await emulator.stop();
+    }
+  }
+
+  const report: Report = {
+    generatedAt: new Date().toISOString(),
+    machine: machine(pin.note),
+    settings,
+    startup,
+    scenarios: results,
+    gatewayVmHwmMB: hwm,
+    targets: targets(results, startup, hwm),
+  };
+  mkdirSync(dirname(settings.out), { recursive: true });
+  writeFileSync(settings.out, `${JSON.stringify(report, null, 2)}\n`);
+  console.log(markdown(report));
+  log(`raw figures: ${settings.out}; whole run ${((performance.now() - started) / 1000).toFixed(0)} s`);
+}
+
+try {
+  await main();
+} catch (e) {
+  log(`failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+  process.exitCode = 1;
+} finally {
+  killAllChildren();
+}

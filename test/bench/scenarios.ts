@@ -1,0 +1,139 @@
+// What the benchmark sends: the direct REST baseline and four GraphQL operations, built from the
+// emulator's demo data. Requests alternate between two demo access tokens so that the
+// emulator's per-token throttle (IDAAS_RATE_LIMIT_PER_SECOND) stays out of the way.
+import type { AutocannonRequest } from 'autocannon';
+import {
+  DEMO_ACCESS_TOKENS,
+  DEMO_AUTHENTICATION_TOKENS,
+  DEMO_CONSUMERS,
+  DEMO_CREDENTIAL_PROVIDERS,
+  DEMO_IAM_PROJECTS,
+  DEMO_IAM_USERS,
+  DEMO_INSTANCE_ID,
+} from '../../src/emulator/fixtures.ts';
+
+export type ScenarioId = 'direct' | 'list20' | 'alias5' | 'jwt' | 'iam';
+
+export interface Scenario {
+  id: ScenarioId;
+  label: string;
+  target: 'emulator' | 'gateway';
+  /** Cycled through by every connection. */
+  requests: AutocannonRequest[];
+  /** A response body that counts as a correct answer. */
+  verify(body: string): boolean;
+}
+
+const I = DEMO_INSTANCE_ID;
+const CONSUMER = DEMO_CONSUMERS.large; // 160 tokens: a full page of 20
+const PROVIDER = DEMO_CREDENTIAL_PROVIDERS.jwt.identifier;
+const bearer = (t: { token: string }) => `Bearer ${t.token}`;
+const READERS = [bearer(DEMO_ACCESS_TOKENS.full), bearer(DEMO_ACCESS_TOKENS.readOnly)];
+const MINTERS = [bearer(DEMO_ACCESS_TOKENS.mint), bearer(DEMO_ACCESS_TOKENS.full)];
+const MINTABLE = DEMO_AUTHENTICATION_TOKENS.find((t) => t.instanceId === I && t.consumerId === CONSUMER && !t.revoked && t.expirationTime > Date.now())!;
+
+export const DIRECT_PATH =
+  `/v2/${I}/authenticationTokens?` +
+  new URLSearchParams({ consumerId: CONSUMER, credentialProviderIdentifier: PROVIDER, maxResults: '20' }).toString();
+
+const TOKEN_ARGS = `consumerId: $consumerId, credentialProviderIdentifier: $provider, first: 20`;
+const TOKEN_FIELDS = `nodes { authenticationTokenId expiresAt revoked }`;
+
+export const LIST20 = `query List20($instanceId: String!, $consumerId: String!, $provider: String!) {
+  instance(instanceId: $instanceId) {
+    authenticationTokens(${TOKEN_ARGS}) { ${TOKEN_FIELDS} }
+  }
+}`;
+
+export const ALIAS5 = `query FiveAliases($instanceId: String!, $consumerId: String!, $provider: String!) {
+  instance(instanceId: $instanceId) {
+${[1, 2, 3, 4, 5].map((n) => `    a${n}: authenticationTokens(${TOKEN_ARGS}) { ${TOKEN_FIELDS} }`).join('\n')}
+  }
+}`;
+
+export const MINT_JWT = `mutation MintJwt($input: ObtainJwtAuthenticationTokenInput!) {
+  obtainJwtAuthenticationToken(input: $input) {
+    authenticationToken { authenticationTokenId expiresAt }
+    jwt { value }
+  }
+}`;
+
+export const CREATE_IAM_TOKEN = `mutation CreateIamToken($input: CreateIamTokenInput!) {
+  createIamToken(input: $input) { value expiresAt user { name } project { name } }
+}`;
+
+const LIST_VARIABLES = { instanceId: I, consumerId: CONSUMER, provider: PROVIDER };
+
+export function graphqlBody(query: string, variables: Record<string, unknown>): string {
+  return JSON.stringify({ query, variables });
+}
+
+const GRAPHQL_HEADERS = { 'content-type': 'application/json', accept: 'application/graphql-response+json, application/json' };
+
+function graphqlRequests(query: string, variables: Record<string, unknown>, authorizations: (string | undefined)[]): AutocannonRequest[] {
+  const body = graphqlBody(query, variables);
+  return authorizations.map((authorization) => ({
+    method: 'POST',
+    path: '/graphql',
+    headers: authorization ? { ...GRAPHQL_HEADERS, authorization } : GRAPHQL_HEADERS,
+    body,
+  }));
+}
+
+/** A GraphQL answer with data and no `errors` member. */
+export const graphqlOk = (body: string) => body.startsWith('{"data":{') && !body.includes('"errors":');
+
+export const SCENARIOS: Scenario[] = [
+  {
+    id: 'direct',
+    label: 'direct REST (emulator)',
+    target: 'emulator',
+    requests: READERS.map((authorization) => ({ method: 'GET', path: DIRECT_PATH, headers: { authorization } })),
+    verify: (b) => b.startsWith('{') && b.includes('"entities":[{'),
+  },
+  {
+    id: 'list20',
+    label: 'list-20 query',
+    target: 'gateway',
+    requests: graphqlRequests(LIST20, LIST_VARIABLES, READERS),
+    verify: (b) => graphqlOk(b) && b.includes('"authenticationTokenId"'),
+  },
+  {
+    id: 'alias5',
+    label: 'five-alias query',
+    target: 'gateway',
+    requests: graphqlRequests(ALIAS5, LIST_VARIABLES, READERS),
+    verify: (b) => graphqlOk(b) && b.includes('"a5":{'),
+  },
+  {
+    id: 'jwt',
+    label: 'JWT mint mutation',
+    target: 'gateway',
+    requests: graphqlRequests(
+      MINT_JWT,
+      { input: { instanceId: I, consumerId: CONSUMER, authenticationTokenId: MINTABLE.authenticationTokenId } },
+      MINTERS,
+    ),
+    verify: (b) => graphqlOk(b) && b.includes('"jwt":{"value":"ey'),
+  },
+  {
+    id: 'iam',
+    label: 'IAM token mutation',
+    target: 'gateway',
+    requests: graphqlRequests(
+      CREATE_IAM_TOKEN,
+      {
+        input: {
+          password: { userName: DEMO_IAM_USERS.password.name, domainName: DEMO_IAM_USERS.password.domain.name, password: DEMO_IAM_USERS.password.password },
+          scope: { project: { id: DEMO_IAM_PROJECTS.euWest0.id } },
+          includeCatalog: false,
+        },
+      },
+      [undefined],
+    ),
+    verify: (b) => graphqlOk(b) && b.includes('"createIamToken":{"value":"'),
+  },
+];
+
+/** The first-answer probe for start-up timing: the list-20 query. */
+export const STARTUP_PROBE = { headers: { ...GRAPHQL_HEADERS, authorization: READERS[0]! }, body: graphqlBody(LIST20, LIST_VARIABLES) };
