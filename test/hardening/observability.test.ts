@@ -184,8 +184,8 @@ describe('logs', () => {
       expect(call.upstreamRequestId).toMatch(UPSTREAM_ID);
     }
     // The operation line (info level, unlike successful call lines) lists every call and its id.
-    expect(op[0].upstreamCalls.map((c: { status: number }) => c.status)).toEqual([503, 200]);
-    for (const c of op[0].upstreamCalls) expect(c.upstreamRequestId).toMatch(UPSTREAM_ID);
+    expect(op[0]!.upstreamCalls.map((c: { status: number }) => c.status)).toEqual([503, 200]);
+    for (const c of op[0]!.upstreamCalls) expect(c.upstreamRequestId).toMatch(UPSTREAM_ID);
   });
 
   it('concurrent requests keep their own ids', async () => {
