@@ -71,7 +71,7 @@ export async function loadTokenConnection(
       }
       const lastOfPage = i === items.length - 1 && page.nextToken;
       const pos: CursorPosition = lastOfPage ? { p: page.nextToken!, s: size, o: -1 } : { p: token, s: size, o: i };
-      edges.push(lazyCursorEdge(codec, pos, binding, { ...items[i]!, credentialProviderIdentifier: filter.credentialProviderIdentifier }));
+      edges.push(new LazyCursorEdge(codec, pos, binding, { ...items[i]!, credentialProviderIdentifier: filter.credentialProviderIdentifier }));
     }
     if (hasNextPage || !page.nextToken) break;
     if (edges.length === first) {
@@ -90,7 +90,7 @@ export async function loadTokenConnection(
       hasNextPage,
       // Honest: a valid `after` cursor means at least its own edge lies before this page.
       hasPreviousPage: args.after != null,
-      // Getters: signed only if the query selects them (see lazyCursorEdge).
+      // Getters: signed only if the query selects them (see LazyCursorEdge).
       get startCursor() {
         return edges[0]?.cursor ?? null;
       },
@@ -104,14 +104,19 @@ export async function loadTokenConnection(
 /**
  * Performance: an edge whose cursor is HMAC-signed on first read, then kept. Queries that
  * select only `nodes` (the common case) sign nothing; signing 20 cursors per page was ~6% of
- * the gateway's CPU time for a list query. Same cursor value either way.
+ * the gateway's CPU time for a list query. Same cursor value either way. (A class, so the
+ * getter is shared on the prototype rather than allocated per edge.)
  */
-function lazyCursorEdge(codec: CursorCodec, pos: CursorPosition, binding: readonly unknown[], node: TokenEdge['node']): TokenEdge {
-  let cursor: string | undefined;
-  return {
-    node,
-    get cursor() {
-      return (cursor ??= codec.encode(pos, binding));
-    },
-  };
+class LazyCursorEdge implements TokenEdge {
+  #cursor: string | undefined;
+  constructor(
+    private readonly codec: CursorCodec,
+    private readonly pos: CursorPosition,
+    private readonly binding: readonly unknown[],
+    readonly node: TokenEdge['node'],
+  ) {}
+
+  get cursor(): string {
+    return (this.#cursor ??= this.codec.encode(this.pos, this.binding));
+  }
 }

@@ -2,6 +2,8 @@
 // --cpu-prof-dir=bench-results/prof" npm run bench) and prints where the time went: the top
 // functions by self time, and self time summed per package / source file.
 //   npx tsx test/bench/profile-top.ts bench-results/prof/CPU.*.cpuprofile [top=30]
+// Also prints inclusive times (PROFILE_FILTER=regex narrows them) and, with
+// PROFILE_CALLERS=regex, the call chains leading to the matching functions.
 import { readFileSync } from 'node:fs';
 
 interface ProfileNode {
@@ -82,3 +84,24 @@ for (const [id, us] of selfUs) {
 const filter = process.env.PROFILE_FILTER ? new RegExp(process.env.PROFILE_FILTER) : undefined;
 console.log(`\ntop ${top} functions by total (inclusive) time${filter ? ` matching ${filter}` : ''}:`);
 for (const [k, v] of [...inclusive].filter(([k]) => !filter || filter.test(k)).sort((a, b) => b[1] - a[1]).slice(0, top)) console.log(`${pct(v)} ${ms(v)}  ${k}`);
+
+// PROFILE_CALLERS=regex: who calls the matching functions (outermost match per stack, with
+// its inclusive time), e.g. PROFILE_CALLERS='^DOMException' to find what builds abort errors.
+if (process.env.PROFILE_CALLERS) {
+  const re = new RegExp(process.env.PROFILE_CALLERS);
+  const inclusiveOf = (id: number): number =>
+    (selfUs.get(id) ?? 0) + (nodeById.get(id)!.children ?? []).reduce((a, c) => a + inclusiveOf(c), 0);
+  const chains = new Map<string, number>();
+  for (const n of profile.nodes) {
+    if (!re.test(label(n))) continue;
+    let nested = false;
+    for (let a = parent.get(n.id); a !== undefined && !nested; a = parent.get(a)) nested = re.test(label(nodeById.get(a)!));
+    if (nested) continue;
+    const chain: string[] = [];
+    for (let c = parent.get(n.id), i = 0; c !== undefined && i < 6; c = parent.get(c), i++) chain.push(label(nodeById.get(c)!).replace(/\s+/g, ' '));
+    const k = `${label(n).replace(/\s+/g, ' ')}  <=  ${chain.join(' < ')}`;
+    chains.set(k, (chains.get(k) ?? 0) + inclusiveOf(n.id));
+  }
+  console.log(`\ncallers of ${re}:`);
+  for (const [k, v] of [...chains].sort((a, b) => b[1] - a[1]).slice(0, 15)) console.log(`${pct(v)} ${ms(v)}  ${k}`);
+}

@@ -14,8 +14,9 @@
 //   BENCH_SKIP_BUILD=1  BENCH_LOG_LEVEL=info  BENCH_OUT=bench-results/latest.json
 //   BENCH_GATEWAY_NODE_OPTIONS="--cpu-prof --cpu-prof-dir=bench-results/prof"  (profiling)
 //   BENCH_GATEWAY_ENTRY=dist/server.js  (e.g. a saved copy of an earlier build, for before/after)
+//   BENCH_BUNDLE=0  (skip the start-up row for an esbuild bundle of dist/, a comparison only)
 import autocannon, { type AutocannonResult } from 'autocannon';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { cpus } from 'node:os';
 import {
@@ -108,10 +109,36 @@ async function startGateway(
   return { ...sp, url, startupMs };
 }
 
+const BUNDLE_DIR = resolve('bench-results/bundle');
+
+/**
+ * For comparison only (not what ships): dist/ bundled by esbuild (tsx's own dependency) into
+ * a few files, lazy imports kept as separate chunks. Module resolution and loading is most of
+ * the start-up time. Returns false when esbuild is not there.
+ */
+function bundleForComparison(): boolean {
+  if (env.BENCH_BUNDLE === '0' || !existsSync('node_modules/.bin/esbuild')) return false;
+  rmSync(BUNDLE_DIR, { recursive: true, force: true });
+  runToCompletion('node_modules/.bin/esbuild', [
+    'dist/server.js',
+    '--bundle',
+    '--splitting',
+    '--platform=node',
+    '--format=esm',
+    '--target=node20',
+    `--outdir=${BUNDLE_DIR}`,
+    '--out-extension:.js=.mjs',
+    "--banner:js=import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
+    '--log-level=error',
+  ]);
+  return true;
+}
+
 const STARTUP_COMMANDS = [
   { id: 'node', label: '`node dist/server.js`', cmd: process.execPath, args: [settings.gatewayEntry], runs: () => settings.startupRuns },
   { id: 'tsx', label: '`tsx src/server.ts` (what `npm start` runs)', cmd: 'node_modules/.bin/tsx', args: ['src/server.ts'], runs: () => Math.max(1, Math.ceil(settings.startupRuns / 2)) },
   { id: 'npm-start', label: '`npm start` (npm itself included)', cmd: 'npm', args: ['start', '--silent'], runs: () => Math.max(1, Math.ceil(settings.startupRuns / 2)) },
+  { id: 'bundled', label: 'dist/ bundled with esbuild (comparison, not what ships)', cmd: process.execPath, args: [`${BUNDLE_DIR}/server.mjs`], runs: () => settings.startupRuns },
 ];
 
 interface StartupResult {
@@ -125,7 +152,9 @@ interface StartupResult {
 
 async function measureStartup(emulatorUrl: string, pinned: boolean): Promise<StartupResult[]> {
   const results: StartupResult[] = [];
+  const bundled = bundleForComparison();
   for (const c of STARTUP_COMMANDS) {
+    if (c.id === 'bundled' && !bundled) continue;
     const runsMs: number[] = [];
     for (let i = 0; i < c.runs(); i++) {
       const gw = await startGateway(c.cmd, c.args, emulatorUrl, pinned);
@@ -304,6 +333,8 @@ function targets(results: ScenarioResult[], startup: StartupResult[], hwm: Recor
   if (node) out.push({ target: 'start-up to first answered query ≤ 0.5 s (`node dist/server.js`, median)', measured: `${fmt(node.medianMs, 0)} ms`, met: node.medianMs <= 500 });
   const tsx = startup.find((s) => s.id === 'tsx');
   if (tsx) out.push({ target: 'start-up to first answered query ≤ 0.5 s (`tsx src/server.ts`, median)', measured: `${fmt(tsx.medianMs, 0)} ms`, met: tsx.medianMs <= 500 });
+  const bundled = startup.find((s) => s.id === 'bundled');
+  if (bundled) out.push({ target: '(comparison) the same ≤ 0.5 s for dist/ bundled with esbuild', measured: `${fmt(bundled.medianMs, 0)} ms`, met: bundled.medianMs <= 500 });
   return out;
 }
 
