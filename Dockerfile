@@ -1,14 +1,14 @@
 # syntax=docker/dockerfile:1
-# Build stage: compile TypeScript to dist/.
+# Build stage: bundle the TypeScript gateway into dist/ with esbuild (scripts/bundle.mjs).
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --ignore-scripts
-COPY tsconfig.json tsconfig.build.json ./
+RUN npm ci
+COPY scripts/bundle.mjs ./scripts/
 COPY src ./src
 RUN npm run build
 
-# Runtime stage: production dependencies and the compiled gateway only, as a non-root user.
+# Runtime stage: production dependencies and the bundled gateway only, as a non-root user.
 FROM node:20-bookworm-slim
 ENV NODE_ENV=production \
     HOST=0.0.0.0 \
@@ -22,4 +22,4 @@ USER node
 EXPOSE 4000
 HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 4000) + '/health').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
-CMD ["node", "dist/server.js"]
+CMD ["node", "dist/server.mjs"]

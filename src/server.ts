@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { ConfigError, loadConfig, type GatewayConfig } from './config.ts';
 import { createGateway } from './gateway.ts';
 import { createLogger } from './logger.ts';
+import { installProcessHandlers } from './process-handlers.ts';
 import type { Emulator } from './emulator/index.ts';
 // Performance: the emulator (~140 ms, ~20 MB) and the OpenTelemetry SDK + OTLP exporter (~380 ms,
 // ~15 MB) are imported below only when used, not on every start.
@@ -21,12 +22,7 @@ try {
 }
 
 const logger = createLogger(config.logLevel);
-// A stray rejection is a bug to see in the logs, not a reason to drop every in-flight request.
-process.on('unhandledRejection', (reason) => logger.error({ err: reason }, 'unhandled rejection'));
-process.on('uncaughtException', (err) => {
-  logger.fatal({ err }, 'uncaught exception: exiting');
-  process.exit(1);
-});
+installProcessHandlers(logger);
 
 const tracing = config.otel.endpoint
   ? (await import('./observability/tracing.ts')).startTracing({ endpoint: config.otel.endpoint, serviceName: config.otel.serviceName })

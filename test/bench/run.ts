@@ -1,11 +1,11 @@
-// `npm run bench`: the gateway as production runs it (`node dist/server.js`, its own process)
+// `npm run bench`: the gateway as production runs it (`node dist/server.mjs`, its own process)
 // in front of the upstream emulator (its own process, fixed latency), loaded by autocannon
 // from this process. Side by side in one run, per upstream latency (0 and 20 ms):
 //   direct REST to the emulator (the baseline), list-20 query, five-alias query, JWT mint
 //   mutation, IAM token mutation
 // → req/s, p50/p99, the gateway's added p50 over the direct call, upstream calls per
 // operation (emulator counters), the gateway's peak RSS, and start-up time to the first
-// answered query for `node dist/server.js` and the `npm start` path. Prints markdown tables
+// answered query for `node dist/server.mjs` and the `npm start` path. Prints markdown tables
 // and writes the raw figures to bench-results/latest.json. No assertions: it measures.
 //
 // Environment knobs (all optional):
@@ -13,8 +13,7 @@
 //   BENCH_SCENARIOS=direct,list20,alias5,jwt,iam  BENCH_STARTUP_RUNS=5  BENCH_SKIP_STARTUP=1
 //   BENCH_SKIP_BUILD=1  BENCH_LOG_LEVEL=info  BENCH_OUT=bench-results/latest.json
 //   BENCH_GATEWAY_NODE_OPTIONS="--cpu-prof --cpu-prof-dir=bench-results/prof"  (profiling)
-//   BENCH_GATEWAY_ENTRY=dist/server.js  (e.g. a saved copy of an earlier build, for before/after)
-//   BENCH_BUNDLE=0  (skip the start-up row for an esbuild bundle of dist/, a comparison only)
+//   BENCH_GATEWAY_ENTRY=dist/server.mjs  (e.g. a saved copy of an earlier build, for before/after)
 import autocannon, { type AutocannonResult } from 'autocannon';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -51,7 +50,7 @@ const settings = {
   skipBuild: env.BENCH_SKIP_BUILD === '1',
   logLevel: env.BENCH_LOG_LEVEL ?? 'info',
   gatewayNodeOptions: (env.BENCH_GATEWAY_NODE_OPTIONS ?? '').split(' ').filter(Boolean),
-  gatewayEntry: env.BENCH_GATEWAY_ENTRY ?? 'dist/server.js',
+  gatewayEntry: env.BENCH_GATEWAY_ENTRY ?? 'dist/server.mjs',
   out: resolve(env.BENCH_OUT ?? 'bench-results/latest.json'),
 };
 
@@ -66,7 +65,7 @@ interface Server extends Spawned {
 
 async function startEmulatorProcess(latencyMs: number, pinned: boolean): Promise<Server> {
   const out = { text: '' };
-  const sp = spawnServer(process.execPath, ['dist/emulator/main.js'], {
+  const sp = spawnServer(process.execPath, ['--import', 'tsx', 'src/emulator/main.ts'], {
     env: { EMULATOR_PORT: '0', HOST: '127.0.0.1', EMULATOR_LATENCY_MS: String(latencyMs), NODE_ENV: 'production' },
     pinned,
     stdout: 'pipe',
@@ -109,36 +108,10 @@ async function startGateway(
   return { ...sp, url, startupMs };
 }
 
-const BUNDLE_DIR = resolve('bench-results/bundle');
-
-/**
- * For comparison only (not what ships): dist/ bundled by esbuild (tsx's own dependency) into
- * a few files, lazy imports kept as separate chunks. Module resolution and loading is most of
- * the start-up time. Returns false when esbuild is not there.
- */
-function bundleForComparison(): boolean {
-  if (env.BENCH_BUNDLE === '0' || !existsSync('node_modules/.bin/esbuild')) return false;
-  rmSync(BUNDLE_DIR, { recursive: true, force: true });
-  runToCompletion('node_modules/.bin/esbuild', [
-    'dist/server.js',
-    '--bundle',
-    '--splitting',
-    '--platform=node',
-    '--format=esm',
-    '--target=node20',
-    `--outdir=${BUNDLE_DIR}`,
-    '--out-extension:.js=.mjs',
-    "--banner:js=import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
-    '--log-level=error',
-  ]);
-  return true;
-}
-
 const STARTUP_COMMANDS = [
-  { id: 'node', label: '`node dist/server.js`', cmd: process.execPath, args: [settings.gatewayEntry], runs: () => settings.startupRuns },
+  { id: 'node', label: '`node dist/server.mjs` (the container)', cmd: process.execPath, args: [settings.gatewayEntry], runs: () => settings.startupRuns },
   { id: 'tsx', label: '`tsx src/server.ts` (what `npm start` runs)', cmd: 'node_modules/.bin/tsx', args: ['src/server.ts'], runs: () => Math.max(1, Math.ceil(settings.startupRuns / 2)) },
   { id: 'npm-start', label: '`npm start` (npm itself included)', cmd: 'npm', args: ['start', '--silent'], runs: () => Math.max(1, Math.ceil(settings.startupRuns / 2)) },
-  { id: 'bundled', label: 'dist/ bundled with esbuild (comparison, not what ships)', cmd: process.execPath, args: [`${BUNDLE_DIR}/server.mjs`], runs: () => settings.startupRuns },
 ];
 
 interface StartupResult {
@@ -152,9 +125,7 @@ interface StartupResult {
 
 async function measureStartup(emulatorUrl: string, pinned: boolean): Promise<StartupResult[]> {
   const results: StartupResult[] = [];
-  const bundled = bundleForComparison();
   for (const c of STARTUP_COMMANDS) {
-    if (c.id === 'bundled' && !bundled) continue;
     const runsMs: number[] = [];
     for (let i = 0; i < c.runs(); i++) {
       const gw = await startGateway(c.cmd, c.args, emulatorUrl, pinned);
@@ -272,7 +243,7 @@ function markdown(report: Report): string {
   lines.push(
     `Machine: nproc ${m.nproc}, ${m.cpuModel}, Node ${m.node}; ${m.pinning}. ` +
       `autocannon ${settings.connections} connections, ${settings.durationS} s per scenario after a ${settings.warmupS} s warm-up; ` +
-      `gateway \`node dist/server.js\`, NODE_ENV=production, LOG_LEVEL=${settings.logLevel} (logs to /dev/null), rate limit off.`,
+      `gateway \`node dist/server.mjs\`, NODE_ENV=production, LOG_LEVEL=${settings.logLevel} (logs to /dev/null), rate limit off.`,
   );
   lines.push('');
   lines.push('| upstream latency | scenario | req/s | p50 ms | p99 ms | added p50 ms | upstream calls/op | gateway CPU ms/op | gateway peak RSS MB | failed |');
@@ -330,11 +301,9 @@ function targets(results: ScenarioResult[], startup: StartupResult[], hwm: Recor
     out.push({ target: 'gateway peak RSS under load ≤ 150 MB (VmHWM)', measured: `${fmt(peak, 1)} MB`, met: peak <= 150 });
   }
   const node = startup.find((s) => s.id === 'node');
-  if (node) out.push({ target: 'start-up to first answered query ≤ 0.5 s (`node dist/server.js`, median)', measured: `${fmt(node.medianMs, 0)} ms`, met: node.medianMs <= 500 });
+  if (node) out.push({ target: 'start-up to first answered query ≤ 0.5 s (`node dist/server.mjs`, median)', measured: `${fmt(node.medianMs, 0)} ms`, met: node.medianMs <= 500 });
   const tsx = startup.find((s) => s.id === 'tsx');
   if (tsx) out.push({ target: 'start-up to first answered query ≤ 0.5 s (`tsx src/server.ts`, median)', measured: `${fmt(tsx.medianMs, 0)} ms`, met: tsx.medianMs <= 500 });
-  const bundled = startup.find((s) => s.id === 'bundled');
-  if (bundled) out.push({ target: '(comparison) the same ≤ 0.5 s for dist/ bundled with esbuild', measured: `${fmt(bundled.medianMs, 0)} ms`, met: bundled.medianMs <= 500 });
   return out;
 }
 

@@ -26,9 +26,9 @@ afterAll(() => {
   for (const r of running.splice(0)) if (r.proc.exitCode === null && r.proc.signalCode === null) r.proc.kill('SIGKILL');
 });
 
-/** Starts `src/server.ts` with only the given configuration (plus PATH and HOME). */
-function start(env: Record<string, string>): Running {
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+/** Starts `src/server.ts` (or another entry, e.g. the built bundle) with only the given configuration (plus PATH and HOME). */
+function start(env: Record<string, string>, args = ['--import', 'tsx', 'src/server.ts']): Running {
+  const proc = spawn(process.execPath, args, {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -235,5 +235,62 @@ describe.concurrent('bad configuration', () => {
     } finally {
       await new Promise<void>((resolve) => blocker.close(() => resolve()));
     }
+  });
+});
+
+describe('npm run build (the bundle the container runs)', () => {
+  it('builds dist/server.mjs, which starts, answers a query and an error with its contract code, serves GraphiQL from its lazy chunk, and exits 0 on SIGTERM', async () => {
+    const build = spawn('npm', ['run', 'build', '--silent'], { cwd: ROOT, stdio: 'ignore' });
+    const built = await within(60_000, 'npm run build', new Promise<number | null>((resolve) => build.on('exit', resolve)));
+    expect(built).toBe(0);
+
+    const r = start({ PORT: '0' }, ['dist/server.mjs']);
+    const url = await urlOf(r);
+    const res = await listQuery(url);
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as any).data.instance.authenticationTokens.totalCount).toBe(3);
+
+    // One graphql-js instance in the bundle: expected errors keep their code (not masked).
+    const bad = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ query: '{ instance(instanceId: "a/b") { instanceId } }' }),
+    });
+    expect(((await bad.json()) as any).errors[0].extensions.code).toBe('BAD_USER_INPUT');
+
+    const page = await fetch(url, { headers: { accept: 'text/html' } });
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('YogaGraphiQL');
+
+    r.proc.kill('SIGTERM');
+    expect(await within(15_000, 'exit after SIGTERM', r.exited)).toEqual({ code: 0, signal: null });
+  }, 90_000);
+});
+
+describe('process handlers (installed by src/server.ts)', () => {
+  const script = (body: string) => [
+    '--import',
+    'tsx',
+    '--input-type=module',
+    '-e',
+    `import { installProcessHandlers } from './src/process-handlers.ts';
+     import { createLogger } from './src/logger.ts';
+     installProcessHandlers(createLogger('info'));
+     ${body}`,
+  ];
+
+  it('an unhandled rejection is logged and the process keeps running', async () => {
+    const r = start({}, script(`Promise.reject(new Error('stray rejection')); setTimeout(() => { console.log('still alive'); process.exit(0); }, 200);`));
+    expect(await within(15_000, 'exit', r.exited)).toEqual({ code: 0, signal: null });
+    const line = r.stdout().split('\n').find((l) => l.includes('unhandled rejection'));
+    expect(JSON.parse(line!)).toMatchObject({ level: 50, msg: 'unhandled rejection', err: { message: 'stray rejection' } });
+    expect(r.stdout()).toContain('still alive');
+  });
+
+  it('an uncaught exception is logged as fatal and the process exits 1', async () => {
+    const r = start({}, script(`setTimeout(() => { throw new Error('boom'); }, 10); setTimeout(() => console.log('still alive'), 500);`));
+    expect(await within(15_000, 'exit', r.exited)).toEqual({ code: 1, signal: null });
+    expect(r.stdout()).toContain('uncaught exception: exiting');
+    expect(r.stdout()).not.toContain('still alive');
   });
 });
