@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { authenticator } from 'otplib';
 import { startStack, type GqlResult, type Stack } from '../helpers.ts';
+import { CREATE, RESCOPE } from '../iam-documents.ts';
 import { defaultConfig } from '../../src/config.ts';
 import {
   DEMO_IAM_CATALOG,
@@ -28,43 +29,8 @@ const DAY_MS = 24 * 3_600_000;
 
 // ---------------------------------------------------------------- documents
 
-const TOKEN_FIELDS = /* GraphQL */ `
-  fragment TokenFields on IamToken {
-    value
-    methods
-    issuedAt
-    expiresAt
-    expiresIn
-    expired
-    mfaAuthenticatedAt
-    user {
-      id
-      name
-      domain { id name }
-      passwordExpiresAt
-      federation { groups { id name } identityProviderId protocolId }
-    }
-    domain { id name }
-    project { id name domain { id name } }
-    catalog { id type name endpoints { id url region regionId interface } }
-    roles { id name }
-    endpoint { name isDefault }
-  }
-`;
 
-const CREATE = /* GraphQL */ `
-  mutation Create($input: CreateIamTokenInput!) {
-    createIamToken(input: $input) { ...TokenFields }
-  }
-  ${TOKEN_FIELDS}
-`;
 
-const RESCOPE = /* GraphQL */ `
-  mutation Rescope($input: CreateScopedIamTokenInput!) {
-    createScopedIamToken(input: $input) { ...TokenFields }
-  }
-  ${TOKEN_FIELDS}
-`;
 
 // ---------------------------------------------------------------- helpers
 

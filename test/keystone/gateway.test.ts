@@ -21,6 +21,7 @@ import { authenticator } from 'otplib';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startStack, type GqlResult, type Stack } from '../helpers.ts';
 import type { KeystoneInfo } from './keystone-info.ts';
+import { CREATE, RESCOPE } from '../iam-documents.ts';
 
 const ks: KeystoneInfo = inject('keystone');
 if (!ks?.url) {
@@ -38,37 +39,8 @@ const DOMAIN = { id: ks.domain.id, name: ks.domain.name };
 
 // ---------------------------------------------------------------- documents
 
-const TOKEN_FIELDS = /* GraphQL */ `
-  fragment TokenFields on IamToken {
-    value
-    methods
-    issuedAt
-    expiresAt
-    expiresIn
-    expired
-    mfaAuthenticatedAt
-    user { id name domain { id name } passwordExpiresAt }
-    domain { id name }
-    project { id name domain { id name } }
-    catalog { id type name endpoints { id url region regionId interface } }
-    roles { id name }
-    endpoint { name isDefault }
-  }
-`;
 
-const CREATE = /* GraphQL */ `
-  mutation Create($input: CreateIamTokenInput!) {
-    createIamToken(input: $input) { ...TokenFields }
-  }
-  ${TOKEN_FIELDS}
-`;
 
-const RESCOPE = /* GraphQL */ `
-  mutation Rescope($input: CreateScopedIamTokenInput!) {
-    createScopedIamToken(input: $input) { ...TokenFields }
-  }
-  ${TOKEN_FIELDS}
-`;
 
 // ---------------------------------------------------------------- secrets seen by this file
 
