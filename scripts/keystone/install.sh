@@ -37,8 +37,15 @@ fi
 
 echo "keystone-install: installing python3-keystone uwsgi-core uwsgi-plugin-python3" >&2
 start=$(date +%s)
-$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update
-$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+# The keystone and browser test setups may install at the same time: one apt at a time.
+exec 9>/tmp/token-gateway-apt.lock
+flock -w 900 9
+if installed; then
+  echo "$(basename "$0"): installed meanwhile by another run, skipping" >&2
+  exit 0
+fi
+$SUDO env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 update
+$SUDO env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y --no-install-recommends \
   -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
   python3-keystone uwsgi-core uwsgi-plugin-python3
 
