@@ -5,7 +5,7 @@ import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { authenticator } from 'otplib';
-import { startStack, type GqlResult, type Stack } from '../helpers.ts';
+import { onlyError, startStack, type GqlResult, type Stack } from '../helpers.ts';
 import { CREATE, RESCOPE } from '../iam-documents.ts';
 import { defaultConfig } from '../../src/config.ts';
 import {
@@ -64,11 +64,6 @@ function iamCalls(stack: Stack): number {
   return stack.emulator.counters()['iam.createToken']?.requests ?? 0;
 }
 
-function onlyErrorOf(r: GqlResult<any>) {
-  expect(r.errors, `expected exactly one error, got ${JSON.stringify(r.errors)}`).toHaveLength(1);
-  return r.errors![0]!;
-}
-
 /** Asserts a successful field and returns it. */
 function tokenOf(r: GqlResult<any>, field = 'createIamToken') {
   expect(r.errors, JSON.stringify(r.errors)).toBeUndefined();
@@ -80,7 +75,7 @@ function tokenOf(r: GqlResult<any>, field = 'createIamToken') {
 
 /** Asserts a failed field (null) with exactly one error of the given code and returns the error. */
 function failureOf(r: GqlResult<any>, code: string, field = 'createIamToken') {
-  const err = onlyErrorOf(r);
+  const err = onlyError(r);
   expect(err.extensions.code, err.message).toBe(code);
   expect(err.path).toEqual([field]);
   expect(r.data?.[field]).toBeNull();
@@ -645,7 +640,7 @@ describe('IAM tokens', () => {
 
     it.each(coercionCases)('%s → BAD_USER_INPUT, no data, no IAM call', async (_name, query, input) => {
       const r = await stack.gql(query, { input }, NO_AUTH);
-      const err = onlyErrorOf(r);
+      const err = onlyError(r);
       expect(r.data ?? null).toBeNull();
       expect(err.message).toMatch(/input/);
       expect(err.extensions?.code, `${err.message} has no extensions.code`).toBe('BAD_USER_INPUT');
@@ -811,7 +806,7 @@ describe('IAM tokens', () => {
       expect(r.data.good).toMatchObject({ methods: ['password'], user: { id: USER.id } });
       expect(r.data.good.value).toMatch(TOKEN_VALUE);
       expect(r.data.bad).toBeNull();
-      const err = onlyErrorOf(r);
+      const err = onlyError(r);
       expect(err.path).toEqual(['bad']);
       expect(err.extensions.code).toBe('UNAUTHENTICATED');
       expect(iamCalls(stack)).toBe(2);
@@ -831,7 +826,7 @@ describe('IAM tokens', () => {
       );
       expect(r.data.a).toBeNull();
       expect(r.data.b).toMatchObject({ methods: ['token'], domain: { id: DEMO_IAM_DOMAIN.id } });
-      const err = onlyErrorOf(r);
+      const err = onlyError(r);
       expect(err.path).toEqual(['a']);
       expect(err.extensions.code).toBe('UPSTREAM_UNAVAILABLE');
     });
@@ -891,7 +886,7 @@ describe("IAM lockout through the gateway, with its sign-in guard at the default
     for (let i = 0; i < IAM_LOCKOUT.maxFailures + 2; i++) {
       const r = await create({ password: passwordOf(USER, `wrong-password-${i}`) });
       expect(r.data.createIamToken).toBeNull();
-      codes.push(onlyErrorOf(r).extensions.code);
+      codes.push(onlyError(r).extensions.code);
     }
     expect(codes[0]).toBe('UNAUTHENTICATED');
     expect(codes.at(-1)).toBe('RATE_LIMITED');

@@ -19,7 +19,7 @@
 import { randomBytes } from 'node:crypto';
 import { authenticator } from 'otplib';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { startStack, type GqlResult, type Stack } from '../helpers.ts';
+import { onlyError, startStack, type GqlResult, type Stack } from '../helpers.ts';
 import type { KeystoneInfo } from './keystone-info.ts';
 import { CREATE, RESCOPE } from '../iam-documents.ts';
 
@@ -132,11 +132,6 @@ async function createUser(admin: string, prefix: string): Promise<ThrowawayUser>
 
 // ---------------------------------------------------------------- assertions
 
-function onlyErrorOf(r: GqlResult<any>) {
-  expect(r.errors, `expected exactly one error, got ${JSON.stringify(r.errors)}`).toHaveLength(1);
-  return r.errors![0]!;
-}
-
 /** A successful field: remembers its value as a secret and returns it. */
 function tokenOf(r: GqlResult<any>, field = 'createIamToken') {
   expect(r.errors, JSON.stringify(r.errors)).toBeUndefined();
@@ -149,7 +144,7 @@ function tokenOf(r: GqlResult<any>, field = 'createIamToken') {
 
 /** A failed field (null) with exactly one error of the given code. */
 function failureOf(r: GqlResult<any>, code: string, field = 'createIamToken') {
-  const err = onlyErrorOf(r);
+  const err = onlyError(r);
   expect(err.extensions.code, err.message).toBe(code);
   expect(err.path).toEqual([field]);
   expect(r.data?.[field]).toBeNull();
