@@ -2,6 +2,8 @@
 // upstream clients throw them); anything else is masked by yoga as INTERNAL_SERVER_ERROR.
 import { GraphQLError, type ExecutionResult } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
+import type { Logger } from 'pino';
+import { PothosError } from '@pothos/core';
 
 export type ErrorCode =
   | 'BAD_USER_INPUT'
@@ -174,11 +176,15 @@ function dropUndefined<T extends object>(o: T): T {
 }
 
 /**
- * Every error a client sees carries a contract code. What is left without one after masking
- * (syntax, validation, variable coercion, malformed global ids, limits) is the request's own
- * fault: BAD_USER_INPUT, with the library's code kept as `reason`.
+ * Every error a client sees carries a contract code. What is left without one after masking:
+ *   - with a `path`, a fault while resolving or serializing a field (say an upstream value a
+ *     scalar cannot represent, or a null in a non-null field): INTERNAL_SERVER_ERROR, masked
+ *     like any unexpected exception (the message may quote the value);
+ *   - without one (syntax, validation, variable coercion, limits), or a Pothos error (at
+ *     request time these come from checks of arguments, e.g. a malformed or unknown global id):
+ *     the request's own fault, BAD_USER_INPUT, with the library's code kept as `reason`.
  */
-export function useContractErrorCodes(): Plugin {
+export function useContractErrorCodes(logger?: Logger): Plugin {
   const normalize = (result: ExecutionResult): ExecutionResult => {
     if (!result.errors?.some((e) => !CONTRACT_CODES.has(String(e.extensions?.code)))) return result;
     return {
@@ -186,6 +192,10 @@ export function useContractErrorCodes(): Plugin {
       errors: result.errors.map((e) => {
         const code = e.extensions?.code;
         if (CONTRACT_CODES.has(String(code))) return e;
+        if (e.path && !(e.originalError instanceof PothosError)) {
+          logger?.error({ path: e.path.join('.'), kind: e.originalError?.name ?? e.name }, 'unexpected error while resolving a field');
+          return new GraphQLError('Unexpected error.', { nodes: e.nodes, path: e.path, extensions: { code: 'INTERNAL_SERVER_ERROR' } });
+        }
         return new GraphQLError(withoutVariableValues(e.message), {
           nodes: e.nodes,
           source: e.source,

@@ -7,13 +7,14 @@ import type { Logger } from 'pino';
 import type { GraphQLError, ValidationContext } from 'graphql';
 import { randomUUID } from 'node:crypto';
 import type { GatewayConfig } from './config.ts';
-import { createContext, type Context, type GatewayServices } from './context.ts';
+import { createContext, requestSignal, type Context, type GatewayServices } from './context.ts';
 import { CursorCodec } from './schema/cursor.ts';
 import { schema } from './schema/index.ts';
 import { UpstreamHttp } from './upstreams/http.ts';
 import { SignInGuard } from './upstreams/iam/guard.ts';
 import { createLogger } from './logger.ts';
 import { useContractErrorCodes } from './errors.ts';
+import { useCompiledExecution } from './compiled-execution.ts';
 import { GatewayMetrics } from './observability/metrics.ts';
 import { useOperationTelemetry } from './observability/plugin.ts';
 import { useBodyLimit } from './http/body-limit.ts';
@@ -56,6 +57,8 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
   };
   const lifecycle: Lifecycle = { draining: false };
   const requestIds = new WeakMap<Request, string>();
+  /** Per request: what to release once its response is out (the deadline timer). */
+  const disposers = new WeakMap<Request, () => void>();
   const { limits } = config;
 
   const plugins: Plugin<any>[] = [
@@ -66,6 +69,7 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
         requestIds.set(request, given && REQUEST_ID.test(given) ? given : randomUUID());
       },
       onResponse({ request, response }) {
+        disposers.get(request)?.();
         // GraphQL answers may carry credentials: never stored by browsers or proxies.
         response.headers.set('cache-control', 'no-store');
         const id = requestIds.get(request);
@@ -89,8 +93,11 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
       blockFieldSuggestion: { enabled: !config.introspection },
     }) as Plugin,
     ...(config.introspection ? [] : [useDisableIntrospection()]),
+    // Before the telemetry plugin, so that its span wraps the compiled query's execution.
+    // (Compile errors are not logged verbatim: they may quote the document's literals.)
+    useCompiledExecution({ onCompileError: (errors) => logger.warn({ errors: errors.length }, 'graphql-jit cannot compile a document; using the default executor') }),
     useOperationTelemetry(metrics) as Plugin,
-    useContractErrorCodes(),
+    useContractErrorCodes(logger),
   ];
 
   const yoga = createYoga<Record<string, unknown>, Context>({
@@ -114,7 +121,11 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
     // limit would re-wrap every body in a TransformStream + stream.pipeline (~4% of CPU per request).
     maxRequestBodySize: false,
     plugins,
-    context: (initial) => createContext(services, initial, requestIds.get(initial.request) ?? randomUUID()),
+    context: (initial) => {
+      const { signal, dispose } = requestSignal(initial.request.signal, config.requestDeadlineMs);
+      disposers.set(initial.request, dispose);
+      return createContext(services, initial, requestIds.get(initial.request) ?? randomUUID(), signal);
+    },
   });
   return Object.assign(yoga, {
     services,

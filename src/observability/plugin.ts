@@ -3,11 +3,10 @@
 // around execution so upstream-call spans nest under it.
 import type { Plugin } from 'graphql-yoga';
 import { getOperationAST, type ExecutionResult, type GraphQLError } from 'graphql';
-import { SpanKind, SpanStatusCode, context as otelContext, trace } from '@opentelemetry/api';
+import { SpanKind, SpanStatusCode, context as otelContext, trace, type Span } from '@opentelemetry/api';
 import type { Context } from '../context.ts';
 import type { GatewayMetrics } from './metrics.ts';
-
-const tracer = trace.getTracer('token-gateway');
+import { spansEnabled, tracer } from './spans.ts';
 
 export function useOperationTelemetry(metrics: GatewayMetrics): Plugin<Context> {
   return {
@@ -17,11 +16,15 @@ export function useOperationTelemetry(metrics: GatewayMetrics): Plugin<Context> 
       const type = op?.operation ?? 'unknown';
       const name = metrics.operationLabel(op?.name?.value ?? args.operationName);
       const started = performance.now();
-      const span = tracer.startSpan(`graphql ${type} ${name}`, {
-        kind: SpanKind.SERVER,
-        attributes: { 'graphql.operation.type': type, 'graphql.operation.name': name, 'gateway.request_id': ctx.requestId },
-      });
-      setExecuteFn((execArgs) => otelContext.with(trace.setSpan(otelContext.active(), span), () => executeFn(execArgs)));
+      let span: Span | undefined;
+      if (spansEnabled()) {
+        const s = tracer.startSpan(`graphql ${type} ${name}`, {
+          kind: SpanKind.SERVER,
+          attributes: { 'graphql.operation.type': type, 'graphql.operation.name': name, 'gateway.request_id': ctx.requestId },
+        });
+        span = s;
+        setExecuteFn((execArgs) => otelContext.with(trace.setSpan(otelContext.active(), s), () => executeFn(execArgs)));
+      }
       return {
         onExecuteDone({ result }) {
           const r = result as ExecutionResult;
@@ -31,9 +34,11 @@ export function useOperationTelemetry(metrics: GatewayMetrics): Plugin<Context> 
           metrics.operations.inc({ operation: name, type, outcome });
           metrics.operationDuration.observe({ operation: name, type }, seconds);
           for (const code of codes) metrics.errors.inc({ code });
-          span.setAttribute('graphql.outcome', outcome);
-          if (codes.length) span.setStatus({ code: SpanStatusCode.ERROR, message: [...new Set(codes)].join(',') });
-          span.end();
+          if (span) {
+            span.setAttribute('graphql.outcome', outcome);
+            if (codes.length) span.setStatus({ code: SpanStatusCode.ERROR, message: [...new Set(codes)].join(',') });
+            span.end();
+          }
           ctx.logger.info(
             {
               operation: name,

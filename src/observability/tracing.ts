@@ -5,6 +5,7 @@ import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import { BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
+import { setSpansEnabled } from './spans.ts';
 
 export interface Tracing {
   forceFlush(): Promise<void>;
@@ -18,8 +19,12 @@ export function startTracing(options: { endpoint: string; serviceName: string })
     spanProcessors: [new BatchSpanProcessor(exporter)],
   });
   provider.register();
+  setSpansEnabled(true);
   return {
     forceFlush: () => provider.forceFlush(),
-    shutdown: () => provider.shutdown(),
+    shutdown: () => {
+      setSpansEnabled(false);
+      return provider.shutdown();
+    },
   };
 }

@@ -5,7 +5,7 @@
 import { Pool } from 'undici';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
-import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import {
   upstreamErrorFromResponse,
   upstreamTimeout,
@@ -17,6 +17,7 @@ import {
 import type { GatewayConfig } from '../config.ts';
 import type { GatewayMetrics } from '../observability/metrics.ts';
 import { CircuitBreaker, RetryBudget, Semaphore } from './resilience.ts';
+import { withSpan } from '../observability/spans.ts';
 
 export interface UpstreamRequest {
   service: UpstreamService;
@@ -66,7 +67,6 @@ type HttpOptions = GatewayConfig['upstream'];
 
 const RETRY_STATUSES = new Set([429, 502, 503, 504]);
 const MAX_RETRY_AFTER_MS = 30_000;
-const tracer = trace.getTracer('token-gateway');
 
 interface Origin {
   pool: Pool;
@@ -132,13 +132,14 @@ export class UpstreamHttp {
   async request(req: UpstreamRequest): Promise<UpstreamResponse> {
     const { attempts, baseMs, deadlineMs } = this.options.retry;
     const deadline = Date.now() + deadlineMs;
-    const origin = this.origin(req.service, new URL(req.baseUrl).origin);
+    const base = parsedBase(req.baseUrl);
+    const origin = this.origin(req.service, base.origin);
     origin.budget.deposit();
     for (let attempt = 1; ; attempt++) {
       let failure: UpstreamError;
       let retryAfter: number | undefined;
       try {
-        const res = await this.guarded(req, origin);
+        const res = await this.guarded(req, origin, base);
         if (req.ok.includes(res.status)) return res;
         failure = req.errorFor?.(res) ?? upstreamErrorFromResponse(req.service, res.status, res.json, res.requestId, req.secrets);
         if (!RETRY_STATUSES.has(res.status)) throw failure;
@@ -160,7 +161,7 @@ export class UpstreamHttp {
   }
 
   /** One attempt behind the origin's circuit breaker and concurrency limit. */
-  private async guarded(req: UpstreamRequest, origin: Origin): Promise<UpstreamResponse> {
+  private async guarded(req: UpstreamRequest, origin: Origin, base: BaseUrl): Promise<UpstreamResponse> {
     if (req.signal?.aborted) throw upstreamTimeout(req.service, 'request deadline reached');
     if (!origin.breaker.tryAcquire()) {
       this.metrics?.upstreamRejected.inc({ upstream: req.service, reason: 'circuit_open' });
@@ -175,7 +176,7 @@ export class UpstreamHttp {
         : upstreamUnavailable(req.service, 'too many concurrent calls to this upstream');
     }
     try {
-      const res = await this.once(req, origin.pool);
+      const res = await this.once(req, origin.pool, base);
       if (res.status >= 500) origin.breaker.failure();
       else origin.breaker.success();
       return res;
@@ -191,28 +192,24 @@ export class UpstreamHttp {
     }
   }
 
-  private async once(req: UpstreamRequest, pool: Pool): Promise<UpstreamResponse> {
-    const base = new URL(req.baseUrl);
-    const query = req.query
-      ? new URLSearchParams(Object.entries(req.query).filter((e): e is [string, string] => e[1] !== undefined)).toString()
-      : '';
-    const basePath = base.pathname.replace(/\/$/, '');
-    const path = `${basePath}${req.path}${query ? `?${query}` : ''}`;
+  private async once(req: UpstreamRequest, pool: Pool, base: BaseUrl): Promise<UpstreamResponse> {
+    const query = req.query ? queryString(req.query) : '';
+    const path = `${base.path}${req.path}${query ? `?${query}` : ''}`;
     const started = performance.now();
     // Span attributes carry no query string, header or body: nothing secret.
-    return tracer.startActiveSpan(
+    return withSpan(
       `${req.service} ${req.operation}`,
-      {
+      () => ({
         kind: SpanKind.CLIENT,
         attributes: {
           'http.request.method': req.method,
           'server.address': base.hostname,
-          'server.port': Number(base.port) || (base.protocol === 'https:' ? 443 : 80),
-          'url.path': `${basePath}${req.path}`,
+          'server.port': base.port,
+          'url.path': `${base.path}${req.path}`,
           'upstream.service': req.service,
           'upstream.operation': req.operation,
         },
-      },
+      }),
       async (span) => {
         let status = 'error';
         try {
@@ -344,6 +341,41 @@ async function readCapped(
     throw err instanceof RetryableConnectionError ? err.error : err;
   }
   return Buffer.concat(chunks).toString('utf8');
+}
+
+interface BaseUrl {
+  origin: string;
+  hostname: string;
+  port: number;
+  /** The base URL's path without its trailing slash. */
+  path: string;
+}
+
+const baseUrls = new Map<string, BaseUrl>();
+
+/** Configured base URLs are few: each is parsed once, not on every call. */
+function parsedBase(baseUrl: string): BaseUrl {
+  let b = baseUrls.get(baseUrl);
+  if (!b) {
+    const u = new URL(baseUrl);
+    b = {
+      origin: u.origin,
+      hostname: u.hostname,
+      port: Number(u.port) || (u.protocol === 'https:' ? 443 : 80),
+      path: u.pathname.replace(/\/$/, ''),
+    };
+    if (baseUrls.size < 100) baseUrls.set(baseUrl, b);
+  }
+  return b;
+}
+
+function queryString(query: Record<string, string | undefined>): string {
+  let out = '';
+  for (const k in query) {
+    const v = query[k];
+    if (v !== undefined) out += `${out ? '&' : ''}${encodeURIComponent(k)}=${encodeURIComponent(v)}`;
+  }
+  return out;
 }
 
 function headerValue(v: string | string[] | undefined): string | undefined {
