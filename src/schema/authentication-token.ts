@@ -8,8 +8,8 @@ import { MAX_PAGES_PER_CONNECTION, UPSTREAM_MAX_PAGE } from './pagination.ts';
 import { badInput, upstreamUnreadable } from '../errors.ts';
 import type { AuthenticationToken } from '../upstreams/idaas/schemas.ts';
 
-/** The upstream entity plus what the gateway needs to refetch it (the list is the only read). */
-export type AuthenticationTokenShape = AuthenticationToken & { credentialProviderIdentifier: string | null };
+/** The upstream entity with what the gateway needs to refetch it (the list is the only read). */
+export type AuthenticationTokenShape = AuthenticationToken;
 
 export const AuthenticationTokenTypeEnum = builder.enumType('AuthenticationTokenType', {
   values: { JWT: { description: 'A JSON Web Token.' } },
@@ -46,7 +46,7 @@ builder.node(AuthenticationTokenRef, {
         maxResults: UPSTREAM_MAX_PAGE,
       });
       const found = page.entities.find((e) => e.authenticationTokenId === authenticationTokenId);
-      if (found) return { ...found, credentialProviderIdentifier };
+      if (found) return found;
       if (!page.nextToken) return null;
       nextToken = page.nextToken;
     }

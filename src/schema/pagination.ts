@@ -18,7 +18,7 @@ export type TokenFilter = Omit<ListAuthenticationTokensParams, 'nextToken' | 'ma
 
 export interface TokenEdge {
   cursor: string;
-  node: AuthenticationToken & { credentialProviderIdentifier: string };
+  node: AuthenticationToken;
 }
 
 export interface TokenConnection {
@@ -71,7 +71,8 @@ export async function loadTokenConnection(
       }
       const lastOfPage = i === items.length - 1 && page.nextToken;
       const pos: CursorPosition = lastOfPage ? { p: page.nextToken!, s: size, o: -1 } : { p: token, s: size, o: i };
-      edges.push(new LazyCursorEdge(codec, pos, binding, { ...items[i]!, credentialProviderIdentifier: filter.credentialProviderIdentifier }));
+      // Each token already carries filter.credentialProviderIdentifier (the page was read for it).
+      edges.push(new LazyCursorEdge(codec, pos, binding, items[i]!));
     }
     if (hasNextPage || !page.nextToken) break;
     if (edges.length === first) {

@@ -4,7 +4,6 @@
 // Errors come out as the typed UpstreamError family.
 import { Pool } from 'undici';
 import type { Logger } from 'pino';
-import type { z } from 'zod';
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import {
   upstreamErrorFromResponse,
@@ -43,6 +42,11 @@ export interface UpstreamRequest {
   calls?: UpstreamCallRecord[];
   /** A service-specific reading of an error answer (e.g. IAM's MFA receipt); falls back to the status map. */
   errorFor?: (res: UpstreamResponse) => UpstreamError | undefined;
+}
+
+/** What `call` validates a body with: a zod schema, or a hand-written reader with zod's `safeParse` shape. */
+export interface BodyReader<T> {
+  safeParse(body: unknown): { success: true; data: T } | { success: false; error: { issues: readonly { path: readonly PropertyKey[] }[] } };
 }
 
 /** What a request's upstream calls share: its logger, its deadline, its call record. */
@@ -118,11 +122,11 @@ export class UpstreamHttp {
   }
 
   /** Sends the request and validates the body; an unexpected shape is UPSTREAM_ERROR. */
-  async call<S extends z.ZodType>(req: UpstreamRequest, schema: S): Promise<{ data: z.output<S>; response: UpstreamResponse }> {
+  async call<T>(req: UpstreamRequest, schema: BodyReader<T>): Promise<{ data: T; response: UpstreamResponse }> {
     const response = await this.request(req);
     const parsed = schema.safeParse(response.json);
     if (!parsed.success) {
-      const where = parsed.error.issues[0]?.path.join('.') || 'body';
+      const where = parsed.error.issues[0]?.path.map(String).join('.') || 'body';
       throw upstreamUnreadable(req.service, response.status, response.requestId, `unexpected shape at ${where}`);
     }
     return { data: parsed.data, response };

@@ -247,6 +247,60 @@ describe('answers the gateway cannot use', () => {
     expect(err.extensions.upstream).toMatchObject({ service: 'idaas', status: 200, requestId: expect.stringMatching(REQUEST_ID) });
   });
 
+  // The list page is read by hand (src/upstreams/idaas/schemas.ts): every documented field is
+  // checked, and the error names the first one that is wrong.
+  const GOOD = DEMO_AUTHENTICATION_TOKENS.find((t) => t.consumerId === DEMO_CONSUMERS.small)!;
+  const { createTime: _omitted, ...withoutCreateTime } = GOOD;
+  it.each<[string, unknown, string]>([
+    ['not an object', [GOOD], 'body'],
+    ['entities not a list', { entities: 'nope', totalCount: 1 }, 'entities'],
+    ['a negative totalCount', { entities: [GOOD], totalCount: -1 }, 'totalCount'],
+    ['no totalCount', { entities: [GOOD] }, 'totalCount'],
+    ['a null token', { entities: [GOOD, null], totalCount: 2 }, 'entities.1'],
+    ['a token without createTime', { entities: [withoutCreateTime], totalCount: 1 }, 'entities.0.createTime'],
+    ['a fractional expirationTime', { entities: [{ ...GOOD, expirationTime: 1.5 }], totalCount: 1 }, 'entities.0.expirationTime'],
+    ['revoked as a string', { entities: [GOOD, { ...GOOD, revoked: 'false' }], totalCount: 2 }, 'entities.1.revoked'],
+    ['a numeric consumerId', { entities: [{ ...GOOD, consumerId: 42 }], totalCount: 1 }, 'entities.0.consumerId'],
+    ['an empty nextToken', { entities: [GOOD], totalCount: 9, nextToken: '' }, 'nextToken'],
+    ['a numeric nextToken', { entities: [GOOD], totalCount: 9, nextToken: 7 }, 'nextToken'],
+    ['a fractional maxResults', { entities: [GOOD], totalCount: 1, maxResults: 2.5 }, 'maxResults'],
+  ])('a page with %s: UPSTREAM_ERROR naming %s', async (_name, body, where) => {
+    withFault({ status: 200, body });
+    const err = fieldError(await listSmall());
+    expect(err.extensions.code).toBe('UPSTREAM_ERROR');
+    expect(err.message).toBe(`IDaaS PAM sent a response the gateway cannot read (unexpected shape at ${where})`);
+  });
+
+  it('a page with unknown extra fields, a null nextToken and no maxResults is read as usual', async () => {
+    withFault({ status: 200, body: { entities: [{ ...GOOD, somethingNew: { x: 1 } }], totalCount: 1, nextToken: null, extra: true }, times: 1 });
+    const r = await stack.gql(/* GraphQL */ `
+      query {
+        instance(instanceId: "${I}") {
+          authenticationTokens(consumerId: "${DEMO_CONSUMERS.small}", credentialProviderIdentifier: "${PROVIDER}") {
+            totalCount
+            pageInfo { hasNextPage }
+            nodes { id authenticationTokenId type revoked createdAt updatedAt expiresAt consumerId }
+          }
+        }
+      }
+    `);
+    expect(r.errors).toBeUndefined();
+    const conn = r.data.instance.authenticationTokens;
+    expect(conn).toMatchObject({ totalCount: 1, pageInfo: { hasNextPage: false } });
+    expect(conn.nodes).toEqual([
+      {
+        id: expect.any(String),
+        authenticationTokenId: GOOD.authenticationTokenId,
+        type: 'JWT',
+        revoked: GOOD.revoked,
+        createdAt: new Date(GOOD.createTime).toISOString(),
+        updatedAt: new Date(GOOD.updateTime).toISOString(),
+        expiresAt: new Date(GOOD.expirationTime).toISOString(),
+        consumerId: GOOD.consumerId,
+      },
+    ]);
+  });
+
   it('a token type the gateway does not know: UPSTREAM_ERROR on that token', async () => {
     const token = DEMO_AUTHENTICATION_TOKENS.find((t) => t.consumerId === DEMO_CONSUMERS.small)!;
     withFault({ status: 200, body: { entities: [{ ...token, authenticationTokenType: 'opaque' }], totalCount: 1 }, times: 1 });

@@ -4,7 +4,7 @@
 import type { RequestScope, UpstreamHttp } from '../http.ts';
 import { GatewayError } from '../../errors.ts';
 import {
-  listAuthenticationTokensSchema,
+  authenticationTokenPageReader,
   obtainAccessCredentialSchema,
   obtainJwtSchema,
   type AuthenticationTokenPage,
@@ -70,7 +70,7 @@ export class IdaasClient {
         ok: [200],
         retry: true,
       },
-      listAuthenticationTokensSchema,
+      authenticationTokenPageReader(p.credentialProviderIdentifier),
     );
     return data;
   }
