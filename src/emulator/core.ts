@@ -67,6 +67,8 @@ export interface Fault {
   malformed?: boolean;
   /** Destroy the connection without answering. */
   reset?: boolean;
+  /** Send the status, the headers and part of the body, then destroy the connection. */
+  truncated?: boolean;
   /** How many matching requests this fault applies to; unlimited when absent. */
   times?: number;
 }

@@ -29,6 +29,7 @@ const faultSchema = z
     headers: z.record(z.string(), z.string()).optional(),
     malformed: z.boolean().optional(),
     reset: z.boolean().optional(),
+    truncated: z.boolean().optional(),
     times: z.number().int().min(1).optional(),
   })
   .strict();
@@ -146,6 +147,12 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       if (delay > 0) await sleep(delay);
       if (fault?.reset) {
         req.socket.destroy();
+        return;
+      }
+      if (fault?.truncated) {
+        // The status, the headers and part of a declared body, then the connection drops.
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': '4096', [route.dialect.requestIdHeader]: requestId });
+        res.write('{"entities": [', () => setTimeout(() => req.socket.destroy(), 20));
         return;
       }
       if (fault?.malformed) {

@@ -138,6 +138,15 @@ describe.each(injectors)('faults via %s', (_, inject) => {
     await expectOk(await list());
   });
 
+  it('cuts a body off after the status and headers', async () => {
+    await inject({ route: LIST, truncated: true, times: 1 });
+    const res = await list();
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-length')).toBe('4096');
+    await expect(res.text()).rejects.toThrow();
+    await expectOk(await list());
+  });
+
   it('counts concurrent slow requests in maxInFlight', async () => {
     await inject({ route: LIST, latencyMs: 200, times: 3 });
     const responses = await Promise.all([list(), list(), list()]);

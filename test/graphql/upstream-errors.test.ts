@@ -240,6 +240,33 @@ describe('answers the gateway cannot use', () => {
     expect(listCalls()).toBe(1);
   });
 
+  it('a body that breaks off after the headers: UPSTREAM_UNAVAILABLE, not retried', async () => {
+    withFault({ truncated: true, times: 1 });
+    const err = fieldError(await listSmall());
+    expect(err.extensions.code).toBe('UPSTREAM_UNAVAILABLE');
+    expect(listCalls()).toBe(1);
+    expectSmallList(await listSmall()); // the next request gets a fresh connection
+  });
+
+  it('an answer larger than UPSTREAM_MAX_RESPONSE_BYTES: UPSTREAM_ERROR with the request id, not retried', async () => {
+    const small = await startStack((c) => ({ ...isolated(c), upstream: { ...isolated(c).upstream!, maxResponseBytes: 2_000 } }));
+    try {
+      const r = await small.gql(TOKENS, { consumerId: DEMO_CONSUMERS.large, first: 20 });
+      const err = onlyError(r);
+      expect(err.path).toEqual(['instance', 'authenticationTokens']);
+      expect(err.extensions.code).toBe('UPSTREAM_ERROR');
+      expect(err.message).toBe('IDaaS PAM sent a response the gateway cannot read (response larger than 2000 bytes)');
+      expect(err.extensions.upstream).toEqual({ service: 'idaas', status: 200, requestId: expect.stringMatching(REQUEST_ID) });
+      expect(listCalls(small)).toBe(1);
+      // A page that fits is read as usual.
+      const ok = await small.gql(TOKENS, { consumerId: DEMO_CONSUMERS.small, first: 2 });
+      expect(ok.errors).toBeUndefined();
+      expect(ok.data.instance.authenticationTokens.nodes).toHaveLength(2);
+    } finally {
+      await small.close();
+    }
+  });
+
   it('a 200 whose body has the wrong shape: UPSTREAM_ERROR', async () => {
     withFault({ status: 200, body: { entities: 'nope', totalCount: -1 } });
     const err = fieldError(await listSmall());
