@@ -14,12 +14,15 @@
 //   BENCH_SKIP_BUILD=1  BENCH_LOG_LEVEL=info  BENCH_OUT=bench-results/latest.json
 //   BENCH_GATEWAY_NODE_OPTIONS="--cpu-prof --cpu-prof-dir=bench-results/prof"  (profiling)
 //   BENCH_GATEWAY_ENTRY=dist/server.mjs  (e.g. a saved copy of an earlier build, for before/after)
+//   BENCH_CONTAINER_NODE_OPTIONS="..."  (default: the Dockerfile's NODE_OPTIONS, which `node
+//   dist/server.mjs` runs with here, as in the container; "" for Node's defaults)
 import autocannon, { type AutocannonResult } from 'autocannon';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { cpus } from 'node:os';
 import {
   Latencies,
+  containerNodeOptions,
   cpuWatch,
   emulatorRequests,
   freePort,
@@ -51,6 +54,8 @@ const settings = {
   logLevel: env.BENCH_LOG_LEVEL ?? 'info',
   gatewayNodeOptions: (env.BENCH_GATEWAY_NODE_OPTIONS ?? '').split(' ').filter(Boolean),
   gatewayEntry: env.BENCH_GATEWAY_ENTRY ?? 'dist/server.mjs',
+  /** The container's NODE_OPTIONS (read from the Dockerfile), unless BENCH_CONTAINER_NODE_OPTIONS says otherwise. */
+  containerNodeOptions: env.BENCH_CONTAINER_NODE_OPTIONS ?? containerNodeOptions(),
   out: resolve(env.BENCH_OUT ?? 'bench-results/latest.json'),
 };
 
@@ -97,19 +102,25 @@ async function startGateway(
   args: string[],
   emulatorUrl: string,
   pinned: boolean,
+  extraEnv: Record<string, string> = {},
 ): Promise<Server & { startupMs: number }> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const t0 = performance.now();
   // stdout (one JSON log line per operation, at info) goes to /dev/null, as to a log shipper
   // that keeps up; reading it here would cost the load generator's core.
-  const sp = spawnServer(cmd, args, { env: gatewayEnv(emulatorUrl, port), pinned, stdout: 'ignore' });
+  const sp = spawnServer(cmd, args, { env: { ...gatewayEnv(emulatorUrl, port), ...extraEnv }, pinned, stdout: 'ignore' });
   const startupMs = await timeToFirstAnswer({ url: `${url}/graphql`, ...STARTUP_PROBE }, graphqlOk, t0, sp);
   return { ...sp, url, startupMs };
 }
 
-const STARTUP_COMMANDS = [
-  { id: 'node', label: '`node dist/server.mjs` (the container)', cmd: process.execPath, args: [settings.gatewayEntry], runs: () => settings.startupRuns },
+/** `node dist/server.mjs` runs with the container's NODE_OPTIONS (the Dockerfile's). */
+function containerEnv(): Record<string, string> {
+  return settings.containerNodeOptions ? { NODE_OPTIONS: settings.containerNodeOptions } : {};
+}
+
+const STARTUP_COMMANDS: { id: string; label: string; cmd: string; args: string[]; env?: Record<string, string>; runs: () => number }[] = [
+  { id: 'node', label: '`node dist/server.mjs` (the container)', cmd: process.execPath, args: [settings.gatewayEntry], env: containerEnv(), runs: () => settings.startupRuns },
   { id: 'tsx', label: '`tsx src/server.ts` (what `npm start` runs)', cmd: 'node_modules/.bin/tsx', args: ['src/server.ts'], runs: () => Math.max(1, Math.ceil(settings.startupRuns / 2)) },
   { id: 'npm-start', label: '`npm start` (npm itself included)', cmd: 'npm', args: ['start', '--silent'], runs: () => Math.max(1, Math.ceil(settings.startupRuns / 2)) },
 ];
@@ -128,7 +139,7 @@ async function measureStartup(emulatorUrl: string, pinned: boolean): Promise<Sta
   for (const c of STARTUP_COMMANDS) {
     const runsMs: number[] = [];
     for (let i = 0; i < c.runs(); i++) {
-      const gw = await startGateway(c.cmd, c.args, emulatorUrl, pinned);
+      const gw = await startGateway(c.cmd, c.args, emulatorUrl, pinned, c.env);
       runsMs.push(round(gw.startupMs, 1));
       await gw.stop();
       await sleep(100);
@@ -243,7 +254,7 @@ function markdown(report: Report): string {
   lines.push(
     `Machine: nproc ${m.nproc}, ${m.cpuModel}, Node ${m.node}; ${m.pinning}. ` +
       `autocannon ${settings.connections} connections, ${settings.durationS} s per scenario after a ${settings.warmupS} s warm-up; ` +
-      `gateway \`node dist/server.mjs\`, NODE_ENV=production, LOG_LEVEL=${settings.logLevel} (logs to /dev/null), rate limit off.`,
+      `gateway \`node dist/server.mjs\`, NODE_OPTIONS=${JSON.stringify(settings.containerNodeOptions)} (the container's), NODE_ENV=production, LOG_LEVEL=${settings.logLevel} (logs to /dev/null), rate limit off.`,
   );
   lines.push('');
   lines.push('| upstream latency | scenario | req/s | p50 ms | p99 ms | added p50 ms | upstream calls/op | gateway CPU ms/op | gateway peak RSS MB | failed |');
@@ -339,7 +350,7 @@ async function main(): Promise<void> {
     try {
       await emulatorRequests(emulator.url); // warms this process's fetch before anything is timed
       if (i === 0 && !settings.skipStartup) startup = await measureStartup(emulator.url, pin.pinned);
-      gateway = await startGateway(process.execPath, [...settings.gatewayNodeOptions, settings.gatewayEntry], emulator.url, pin.pinned);
+      gateway = await startGateway(process.execPath, [...settings.gatewayNodeOptions, settings.gatewayEntry], emulator.url, pin.pinned, containerEnv());
       log(`upstream latency ${latencyMs} ms: emulator ${emulator.url} (pid ${emulator.pid}), gateway ${gateway.url} (pid ${gateway.pid})`);
       const batch: ScenarioResult[] = [];
       for (const s of chosen) {
