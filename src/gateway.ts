@@ -20,6 +20,7 @@ import { useOperationTelemetry } from './observability/plugin.ts';
 import { useBodyLimit } from './http/body-limit.ts';
 import { useRateLimit } from './http/rate-limit.ts';
 import { useOperationalEndpoints, type Lifecycle } from './http/endpoints.ts';
+import { withOneOnRequest } from './http/on-request.ts';
 import { graphiqlOptions } from './graphiql.ts';
 
 export interface GatewayDeps {
@@ -62,25 +63,28 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
   const { limits } = config;
 
   const plugins: Plugin<any>[] = [
-    // First, so that even the early refusals (413, 429) carry the request id.
-    {
-      onRequest({ request }) {
-        const given = request.headers.get('x-request-id');
-        requestIds.set(request, given && REQUEST_ID.test(given) ? given : randomUUID());
+    // One onRequest hook for the four below, in this order (src/http/on-request.ts).
+    ...withOneOnRequest([
+      // First, so that even the early refusals (413, 429) carry the request id.
+      {
+        onRequest({ request }) {
+          const given = request.headers.get('x-request-id');
+          requestIds.set(request, given && REQUEST_ID.test(given) ? given : randomUUID());
+        },
+        onResponse({ request, response }) {
+          disposers.get(request)?.();
+          // GraphQL answers may carry credentials: never stored by browsers or proxies.
+          response.headers.set('cache-control', 'no-store');
+          const id = requestIds.get(request);
+          if (id) response.headers.set('x-request-id', id);
+          // While draining, keep-alive connections are closed after their answer.
+          if (lifecycle.draining) response.headers.set('connection', 'close');
+        },
       },
-      onResponse({ request, response }) {
-        disposers.get(request)?.();
-        // GraphQL answers may carry credentials: never stored by browsers or proxies.
-        response.headers.set('cache-control', 'no-store');
-        const id = requestIds.get(request);
-        if (id) response.headers.set('x-request-id', id);
-        // While draining, keep-alive connections are closed after their answer.
-        if (lifecycle.draining) response.headers.set('connection', 'close');
-      },
-    },
-    useOperationalEndpoints(lifecycle, services.http, config.metrics ? metrics : undefined),
-    useBodyLimit(limits.maxBodyBytes),
-    useRateLimit({ ...config.rateLimit, graphqlEndpoint: GRAPHQL_ENDPOINT }, metrics),
+      useOperationalEndpoints(lifecycle, services.http, config.metrics ? metrics : undefined),
+      useBodyLimit(limits.maxBodyBytes),
+      useRateLimit({ ...config.rateLimit, graphqlEndpoint: GRAPHQL_ENDPOINT }, metrics),
+    ]),
     // Browsers cannot send a JSON POST cross-site without a preflight; anything simpler
     // (GET, forms) must carry a header a page cannot set without CORS.
     useCSRFPrevention({ requestHeaders: ['x-graphql-yoga-csrf'] }),
