@@ -15,6 +15,8 @@ await build({
   target: 'node20.19',
   outExtension: { '.js': '.mjs' },
   sourcemap: true,
+  minifyWhitespace: true,
+  minifySyntax: true,
   legalComments: 'linked',
   // Some bundled dependencies are CommonJS and call require().
   banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
