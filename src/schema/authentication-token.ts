@@ -68,8 +68,8 @@ builder.node(AuthenticationTokenRef, {
     creatorId: t.exposeString('creatorId'),
     consumerType: t.exposeString('consumerType'),
     consumerId: t.exposeString('consumerId'),
-    createdAt: t.field({ type: 'DateTime', resolve: (tok) => tok.createdAt }),
-    updatedAt: t.field({ type: 'DateTime', resolve: (tok) => tok.updatedAt }),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
   }),
 });
 
