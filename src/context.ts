@@ -20,6 +20,8 @@ export interface GatewayServices {
   http: UpstreamHttp;
   cursors: CursorCodec;
   logger: Logger;
+  /** The per-operation line's logger (see operationLogger in logger.ts). */
+  operationLogger: Logger;
   metrics: GatewayMetrics;
   signInGuard: SignInGuard;
 }

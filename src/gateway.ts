@@ -12,7 +12,7 @@ import { CursorCodec } from './schema/cursor.ts';
 import { schema } from './schema/index.ts';
 import { UpstreamHttp } from './upstreams/http.ts';
 import { SignInGuard } from './upstreams/iam/guard.ts';
-import { createLogger } from './logger.ts';
+import { createLogger, operationLogger } from './logger.ts';
 import { useContractErrorCodes } from './errors.ts';
 import { useCompiledExecution } from './compiled-execution.ts';
 import { GatewayMetrics } from './observability/metrics.ts';
@@ -53,6 +53,7 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
     http: new UpstreamHttp(config.upstream, metrics),
     cursors: new CursorCodec(config.cursorSecret),
     logger,
+    operationLogger: operationLogger(logger),
     metrics,
     signInGuard: new SignInGuard(config.iamGuard.maxFailures, config.iamGuard.windowMs),
   };

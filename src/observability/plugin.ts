@@ -39,8 +39,9 @@ export function useOperationTelemetry(metrics: GatewayMetrics): Plugin<Context> 
             if (codes.length) span.setStatus({ code: SpanStatusCode.ERROR, message: [...new Set(codes)].join(',') });
             span.end();
           }
-          ctx.logger.info(
+          ctx.services.operationLogger.info(
             {
+              requestId: ctx.requestId,
               operation: name,
               type,
               outcome,
