@@ -254,7 +254,7 @@ function markdown(report: Report): string {
   lines.push(
     `Machine: nproc ${m.nproc}, ${m.cpuModel}, Node ${m.node}; ${m.pinning}. ` +
       `autocannon ${settings.connections} connections, ${settings.durationS} s per scenario after a ${settings.warmupS} s warm-up; ` +
-      `gateway \`node dist/server.mjs\`, NODE_OPTIONS=${JSON.stringify(settings.containerNodeOptions)} (the container's), NODE_ENV=production, LOG_LEVEL=${settings.logLevel} (logs to /dev/null), rate limit off.`,
+      `gateway \`node dist/server.mjs\`, ${settings.containerNodeOptions ? `NODE_OPTIONS=${JSON.stringify(settings.containerNodeOptions)}` : "Node's default options"} (as in the container), NODE_ENV=production, LOG_LEVEL=${settings.logLevel} (logs to /dev/null), rate limit off.`,
   );
   lines.push('');
   lines.push('| upstream latency | scenario | req/s | p50 ms | p99 ms | added p50 ms | upstream calls/op | gateway CPU ms/op | gateway peak RSS MB | failed |');

@@ -245,11 +245,9 @@ describe('npm run build (the bundle the container runs)', () => {
     const built = await within(60_000, 'npm run build', new Promise<number | null>((resolve) => build.on('exit', resolve)));
     expect(built).toBe(0);
 
-    // The Dockerfile's NODE_OPTIONS (what the benchmark also runs with): Node refuses to start
-    // on an option it does not allow there.
-    const nodeOptions = containerNodeOptions(`${ROOT}/Dockerfile`);
-    expect(nodeOptions).toMatch(/--max-old-space-size=\d+/);
-    const r = start({ PORT: '0', NODE_OPTIONS: nodeOptions }, ['dist/server.mjs']);
+    // The Dockerfile's NODE_OPTIONS, if it sets any (the benchmark runs with them too): Node
+    // refuses to start on an option it does not allow there.
+    const r = start({ PORT: '0', NODE_OPTIONS: containerNodeOptions(`${ROOT}/Dockerfile`) }, ['dist/server.mjs']);
     const url = await urlOf(r);
     const res = await listQuery(url);
     expect(res.status).toBe(200);
