@@ -10,7 +10,8 @@
 //
 // Environment knobs (all optional):
 //   BENCH_DURATION_S=10  BENCH_WARMUP_S=2.5  BENCH_CONNECTIONS=10  BENCH_LATENCIES=0,20
-//   BENCH_SCENARIOS=direct,list20,alias5,jwt,iam  BENCH_STARTUP_RUNS=5  BENCH_SKIP_STARTUP=1
+//   BENCH_SCENARIOS=direct,list20,alias5,jwt,iam (also: instance, list1, for the cost breakdown)
+//   BENCH_STARTUP_RUNS=5  BENCH_SKIP_STARTUP=1
 //   BENCH_SKIP_BUILD=1  BENCH_LOG_LEVEL=info  BENCH_OUT=bench-results/latest.json
 //   BENCH_GATEWAY_NODE_OPTIONS="--cpu-prof --cpu-prof-dir=bench-results/prof"  (profiling)
 //   BENCH_GATEWAY_ENTRY=dist/server.mjs  (e.g. a saved copy of an earlier build, for before/after)
@@ -47,7 +48,7 @@ const settings = {
   warmupS: Number(env.BENCH_WARMUP_S ?? 2.5),
   connections: Number(env.BENCH_CONNECTIONS ?? 10),
   latenciesMs: (env.BENCH_LATENCIES ?? '0,20').split(',').map(Number),
-  scenarios: (env.BENCH_SCENARIOS ?? SCENARIOS.map((s) => s.id).join(',')).split(',') as ScenarioId[],
+  scenarios: (env.BENCH_SCENARIOS ?? SCENARIOS.filter((s) => !s.optional).map((s) => s.id).join(',')).split(',') as ScenarioId[],
   startupRuns: Number(env.BENCH_STARTUP_RUNS ?? 5),
   skipStartup: env.BENCH_SKIP_STARTUP === '1',
   skipBuild: env.BENCH_SKIP_BUILD === '1',

@@ -12,7 +12,7 @@ import {
   DEMO_INSTANCE_ID,
 } from '../../src/emulator/fixtures.ts';
 
-export type ScenarioId = 'direct' | 'list20' | 'alias5' | 'jwt' | 'iam';
+export type ScenarioId = 'direct' | 'list20' | 'alias5' | 'jwt' | 'iam' | 'instance' | 'list1';
 
 export interface Scenario {
   id: ScenarioId;
@@ -22,6 +22,8 @@ export interface Scenario {
   requests: AutocannonRequest[];
   /** A response body that counts as a correct answer. */
   verify(body: string): boolean;
+  /** Run only when BENCH_SCENARIOS names it (the cost breakdown, not the targets). */
+  optional?: boolean;
 }
 
 const I = DEMO_INSTANCE_ID;
@@ -44,6 +46,10 @@ export const LIST20 = `query List20($instanceId: String!, $consumerId: String!, 
     authenticationTokens(${TOKEN_ARGS}) { ${TOKEN_FIELDS} }
   }
 }`;
+
+/** The cost breakdown: no upstream call at all, and one call for a single token. */
+export const INSTANCE_ONLY = `query Instance($instanceId: String!) { instance(instanceId: $instanceId) { instanceId } }`;
+export const LIST1 = LIST20.replace('first: 20', 'first: 1').replace('List20', 'List1');
 
 export const ALIAS5 = `query FiveAliases($instanceId: String!, $consumerId: String!, $provider: String!) {
   instance(instanceId: $instanceId) {
@@ -132,6 +138,22 @@ export const SCENARIOS: Scenario[] = [
       [undefined],
     ),
     verify: (b) => graphqlOk(b) && b.includes('"createIamToken":{"value":"'),
+  },
+  {
+    id: 'instance',
+    label: 'instance query, no upstream call',
+    target: 'gateway',
+    requests: graphqlRequests(INSTANCE_ONLY, { instanceId: I }, READERS),
+    verify: (b) => graphqlOk(b) && b.includes('"instanceId"'),
+    optional: true,
+  },
+  {
+    id: 'list1',
+    label: 'list-1 query',
+    target: 'gateway',
+    requests: graphqlRequests(LIST1, LIST_VARIABLES, READERS),
+    verify: (b) => graphqlOk(b) && b.includes('"authenticationTokenId"'),
+    optional: true,
   },
 ];
 
