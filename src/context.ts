@@ -43,29 +43,54 @@ export interface Context {
 }
 
 /**
- * The request's abort signal: fires at the deadline or when the client goes away. `dispose`
- * (called once the response is sent) clears the timer. Performance: one controller and one
- * timer, where AbortSignal.timeout() + AbortSignal.any() cost ~2% of the CPU per request.
+ * The request's abort signal: fires at the deadline or when the client goes away. Made on first
+ * use (the request's first upstream call), with the deadline still counted from the request's
+ * start; `dispose` (once the response is out) clears its timer. Performance: a request that
+ * calls no upstream makes no controller, timer or listener, and one that does makes one of
+ * each, where AbortSignal.timeout() + AbortSignal.any() cost ~2% of the CPU per request.
  */
-export function requestSignal(clientSignal: AbortSignal, deadlineMs: number): { signal: AbortSignal; dispose(): void } {
-  const controller = new AbortController();
-  const onClientAbort = () => controller.abort(clientSignal.reason);
-  const timer = setTimeout(() => controller.abort(new DOMException('request deadline reached', 'TimeoutError')), deadlineMs);
-  if (clientSignal.aborted) onClientAbort();
-  else clientSignal.addEventListener('abort', onClientAbort, { once: true });
-  return {
-    signal: controller.signal,
-    dispose() {
-      clearTimeout(timer);
-      clientSignal.removeEventListener('abort', onClientAbort);
-    },
-  };
+export class RequestDeadline {
+  readonly #started = performance.now();
+  #controller: AbortController | undefined;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #onClientAbort: (() => void) | undefined;
+
+  constructor(
+    private readonly clientSignal: AbortSignal,
+    private readonly deadlineMs: number,
+  ) {}
+
+  get signal(): AbortSignal {
+    if (!this.#controller) {
+      const controller = (this.#controller = new AbortController());
+      const left = Math.max(0, this.deadlineMs - (performance.now() - this.#started));
+      this.#timer = setTimeout(() => controller.abort(new DOMException('request deadline reached', 'TimeoutError')), left);
+      const client = this.clientSignal;
+      if (client.aborted) controller.abort(client.reason);
+      else {
+        this.#onClientAbort = () => controller.abort(client.reason);
+        client.addEventListener('abort', this.#onClientAbort, { once: true });
+      }
+    }
+    return this.#controller.signal;
+  }
+
+  dispose(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    if (this.#onClientAbort) this.clientSignal.removeEventListener('abort', this.#onClientAbort);
+  }
 }
 
-export function createContext(services: GatewayServices, initial: YogaInitialContext, requestId: string, signal: AbortSignal): Context {
+export function createContext(services: GatewayServices, initial: YogaInitialContext, requestId: string, deadline: RequestDeadline): Context {
   const logger = services.logger.child({ requestId });
   const upstreamCalls: UpstreamCallRecord[] = [];
-  const scope: RequestScope = { logger, signal, calls: upstreamCalls };
+  const scope: RequestScope = {
+    logger,
+    get signal() {
+      return deadline.signal;
+    },
+    calls: upstreamCalls,
+  };
   const authorization = initial.request.headers.get('authorization')?.trim() || undefined;
   let idaasClient: IdaasClient | undefined;
   let iamClient: IamClient | undefined;
@@ -80,7 +105,9 @@ export function createContext(services: GatewayServices, initial: YogaInitialCon
     services,
     requestId,
     logger,
-    signal,
+    get signal() {
+      return deadline.signal;
+    },
     upstreamCalls,
     idaas,
     iam: () => (iamClient ??= new IamClient(services.http, services.config.iam.endpoints, services.signInGuard, scope)),

@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import type { GraphQLError, ValidationContext } from 'graphql';
 import { randomUUID } from 'node:crypto';
 import type { GatewayConfig } from './config.ts';
-import { createContext, requestSignal, type Context, type GatewayServices } from './context.ts';
+import { createContext, RequestDeadline, type Context, type GatewayServices } from './context.ts';
 import { CursorCodec } from './schema/cursor.ts';
 import { schema } from './schema/index.ts';
 import { UpstreamHttp } from './upstreams/http.ts';
@@ -59,8 +59,8 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
   };
   const lifecycle: Lifecycle = { draining: false };
   const requestIds = new WeakMap<Request, string>();
-  /** Per request: what to release once its response is out (the deadline timer). */
-  const disposers = new WeakMap<Request, () => void>();
+  /** Per request: its deadline, released once its response is out. */
+  const deadlines = new WeakMap<Request, RequestDeadline>();
   const { limits } = config;
 
   const plugins: Plugin<any>[] = [
@@ -73,7 +73,7 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
           requestIds.set(request, given && REQUEST_ID.test(given) ? given : randomUUID());
         },
         onResponse({ request, response }) {
-          disposers.get(request)?.();
+          deadlines.get(request)?.dispose();
           // GraphQL answers may carry credentials: never stored by browsers or proxies.
           response.headers.set('cache-control', 'no-store');
           const id = requestIds.get(request);
@@ -127,9 +127,9 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
     maxRequestBodySize: false,
     plugins,
     context: (initial) => {
-      const { signal, dispose } = requestSignal(initial.request.signal, config.requestDeadlineMs);
-      disposers.set(initial.request, dispose);
-      return createContext(services, initial, requestIds.get(initial.request) ?? randomUUID(), signal);
+      const deadline = new RequestDeadline(initial.request.signal, config.requestDeadlineMs);
+      deadlines.set(initial.request, deadline);
+      return createContext(services, initial, requestIds.get(initial.request) ?? randomUUID(), deadline);
     },
   });
   return Object.assign(yoga, {

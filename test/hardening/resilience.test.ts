@@ -6,6 +6,7 @@ import { runInNewContext } from 'node:vm';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { DEMO_ACCESS_TOKENS, DEMO_AUTHENTICATION_TOKENS, DEMO_CONSUMERS, DEMO_IAM_USERS } from '../../src/emulator/fixtures.ts';
 import { startStack, type GqlResult, type Stack } from '../helpers.ts';
+import { startHttpGateway } from '../http-gateway.ts';
 import {
   CREATE_IAM_TOKEN,
   IAM_ROUTE,
@@ -137,6 +138,34 @@ describe('upstream faults become typed errors', () => {
       expect(deadline.logs.filter((l) => l.includes('unexpected error'))).toEqual([]);
     } finally {
       await deadline.close();
+    }
+  });
+
+  it('a client that goes away mid-request: its slow upstream call is aborted at once, not left to run to its end', async () => {
+    const http = await startHttpGateway();
+    try {
+      http.stack.emulator.inject({ route: LIST_ROUTE, latencyMs: 3_000, times: 1 });
+      const client = new AbortController();
+      const started = performance.now();
+      const pending = fetch(http.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${DEMO_ACCESS_TOKENS.full.token}` },
+        body: JSON.stringify({ query: TOKENS, variables: { consumerId: SMALL } }),
+        signal: client.signal,
+      }).catch((e: Error) => e);
+      while (http.stack.emulator.counters()[LIST_ROUTE]?.inFlight !== 1) await sleep(10);
+      client.abort();
+      expect(await pending).toBeInstanceOf(Error);
+      // The gateway records the upstream call as aborted, long before the emulator's 3 s.
+      let aborted: number | undefined;
+      while (!aborted && performance.now() - started < 2_500) {
+        aborted = metricValue(await metricsText(http.stack.gateway), 'upstream_request_duration_seconds_count', { upstream: 'idaas', status: 'aborted' });
+        if (!aborted) await sleep(20);
+      }
+      expect(aborted).toBe(1);
+      expect(performance.now() - started).toBeLessThan(2_000);
+    } finally {
+      await http.close();
     }
   });
 
