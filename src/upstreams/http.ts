@@ -382,7 +382,7 @@ function exchange(
       settled = true;
       signal?.removeEventListener('abort', onAbort);
     };
-    pool.dispatch(options, {
+    const handler: Dispatcher.DispatchHandler = {
       onRequestStart(c) {
         controller = c;
         if (signal?.aborted) c.abort(signal.reason);
@@ -406,7 +406,14 @@ function exchange(
         settle();
         reject(statusCode ? new BodyFailure(statusCode, headers, error) : error);
       },
-    });
+    };
+    try {
+      pool.dispatch(options, handler);
+    } catch (e) {
+      // A pool that is closing refuses at once.
+      settle();
+      reject(e);
+    }
   });
 }
 
