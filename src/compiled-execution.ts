@@ -1,6 +1,6 @@
 // Compiled execution (graphql-jit): each document is compiled once into a function that
-// resolves its selection set directly, instead of graphql-js walking the AST on every request
-// (~20% of the gateway's CPU per list query). Kept to graphql-js's behaviour where it differs:
+// resolves its selection set directly, instead of graphql-js walking the AST and building a
+// resolve info for every field on every request. Kept to graphql-js's behaviour where it differs:
 //   - a request that fails before execution (variable coercion) is run again by the default
 //     executor, which writes graphql-js's messages with the variable's name and path;
 //   - a leaf value that cannot be serialized is an execution fault: useContractErrorCodes masks

@@ -30,8 +30,6 @@ export interface Context {
   services: GatewayServices;
   requestId: string;
   logger: Logger;
-  /** Aborts every upstream call of this request when the request's deadline passes or the client goes away. */
-  signal: AbortSignal;
   /** Every upstream call of this request, with its upstream request id (logged per operation). */
   upstreamCalls: UpstreamCallRecord[];
   /** The IDaaS client for this caller; UNAUTHENTICATED (and no upstream call) without `Authorization`. */
@@ -105,9 +103,6 @@ export function createContext(services: GatewayServices, initial: YogaInitialCon
     services,
     requestId,
     logger,
-    get signal() {
-      return deadline.signal;
-    },
     upstreamCalls,
     idaas,
     iam: () => (iamClient ??= new IamClient(services.http, services.config.iam.endpoints, services.signInGuard, scope)),

@@ -3,7 +3,7 @@
 // around execution so upstream-call spans nest under it.
 import type { Plugin } from 'graphql-yoga';
 import { getOperationAST, type ExecutionResult, type GraphQLError } from 'graphql';
-import { SpanKind, SpanStatusCode, context as otelContext, trace, type Span } from '@opentelemetry/api';
+import { SpanKind, SpanStatusCode, context as otelContext, trace } from '@opentelemetry/api';
 import type { Context } from '../context.ts';
 import type { GatewayMetrics } from './metrics.ts';
 import { spansEnabled, tracer } from './spans.ts';
@@ -16,15 +16,13 @@ export function useOperationTelemetry(metrics: GatewayMetrics): Plugin<Context> 
       const type = op?.operation ?? 'unknown';
       const name = metrics.operationLabel(op?.name?.value ?? args.operationName);
       const started = performance.now();
-      let span: Span | undefined;
-      if (spansEnabled()) {
-        const s = tracer.startSpan(`graphql ${type} ${name}`, {
-          kind: SpanKind.SERVER,
-          attributes: { 'graphql.operation.type': type, 'graphql.operation.name': name, 'gateway.request_id': ctx.requestId },
-        });
-        span = s;
-        setExecuteFn((execArgs) => otelContext.with(trace.setSpan(otelContext.active(), s), () => executeFn(execArgs)));
-      }
+      const span = spansEnabled()
+        ? tracer.startSpan(`graphql ${type} ${name}`, {
+            kind: SpanKind.SERVER,
+            attributes: { 'graphql.operation.type': type, 'graphql.operation.name': name, 'gateway.request_id': ctx.requestId },
+          })
+        : undefined;
+      if (span) setExecuteFn((execArgs) => otelContext.with(trace.setSpan(otelContext.active(), span), () => executeFn(execArgs)));
       return {
         onExecuteDone({ result }) {
           const r = result as ExecutionResult;

@@ -8,16 +8,13 @@ import { MAX_PAGES_PER_CONNECTION, UPSTREAM_MAX_PAGE } from './pagination.ts';
 import { badInput, upstreamUnreadable } from '../errors.ts';
 import type { AuthenticationToken } from '../upstreams/idaas/schemas.ts';
 
-/** The upstream entity with what the gateway needs to refetch it (the list is the only read). */
-export type AuthenticationTokenShape = AuthenticationToken;
-
 export const AuthenticationTokenTypeEnum = builder.enumType('AuthenticationTokenType', {
   values: { JWT: { description: 'A JSON Web Token.' } },
 });
 
 const tokenIdKey = z.tuple([instanceIdRule, idRule(), idRule().nullable(), idRule()]);
 
-export const AuthenticationTokenRef = builder.objectRef<AuthenticationTokenShape>('AuthenticationToken');
+export const AuthenticationTokenRef = builder.objectRef<AuthenticationToken>('AuthenticationToken');
 
 builder.node(AuthenticationTokenRef, {
   description: 'An IDaaS PAM authentication token (metadata only; mint its JWT with `obtainJwtAuthenticationToken`).',
@@ -135,7 +132,7 @@ const ObtainJwtInput = builder.inputType('ObtainJwtAuthenticationTokenInput', {
 });
 
 const ObtainJwtPayload = builder
-  .objectRef<{ authenticationToken: AuthenticationTokenShape; jwt: JwtShape }>('ObtainJwtAuthenticationTokenPayload')
+  .objectRef<{ authenticationToken: AuthenticationToken; jwt: JwtShape }>('ObtainJwtAuthenticationTokenPayload')
   .implement({
     fields: (t) => ({
       authenticationToken: t.field({ type: AuthenticationTokenRef, resolve: (p) => p.authenticationToken }),
