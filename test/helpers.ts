@@ -1,6 +1,7 @@
 // Starts the emulator and a gateway on it, captures every log line, and sends GraphQL
 // through yoga.fetch (no socket) exactly as a client would.
 import { Writable } from 'node:stream';
+import { afterAll, beforeAll, beforeEach } from 'vitest';
 import { defaultConfig, type GatewayConfig } from '../src/config.ts';
 import { createGateway, type Gateway } from '../src/gateway.ts';
 import { createLogger } from '../src/logger.ts';
@@ -63,6 +64,27 @@ export async function startStack(
       await emulator.close();
     },
   };
+}
+
+/**
+ * A test file's usual stack: started before its tests, closed after them, the emulator reset
+ * before each test. Returns a stand-in that forwards to the running stack.
+ */
+export function useStack(overrides?: (c: GatewayConfig) => Partial<GatewayConfig>): Stack {
+  let running: Stack | undefined;
+  beforeAll(async () => {
+    running = await startStack(overrides);
+  });
+  afterAll(async () => {
+    await running?.close();
+  });
+  beforeEach(() => running!.emulator.reset());
+  return new Proxy({} as Stack, {
+    get(_target, key) {
+      if (!running) throw new Error('the stack starts in beforeAll: use it in a test or a hook');
+      return running[key as keyof Stack];
+    },
+  });
 }
 
 export async function gql<T = any>(

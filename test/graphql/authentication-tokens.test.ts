@@ -1,7 +1,7 @@
 // Query.instance → authenticationTokens through the whole gateway (yoga → Pothos → undici →
 // emulator): fields and time normalisation, the Relay connection over nextToken paging,
 // cursors, input validation, node refetch and the caller's Authorization.
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   DEMO_ACCESS_TOKENS,
   DEMO_AUTHENTICATION_TOKENS,
@@ -12,7 +12,7 @@ import {
   DEMO_OTHER_INSTANCE_ID,
   type AuthenticationTokenFixture,
 } from '../../src/emulator/fixtures.ts';
-import { onlyError, startStack, type GqlResult, type Stack } from '../helpers.ts';
+import { type GqlResult, onlyError, useStack } from '../helpers.ts';
 
 const I = DEMO_INSTANCE_ID;
 const PROVIDER = DEMO_CREDENTIAL_PROVIDERS.jwt;
@@ -87,14 +87,7 @@ interface ListArgs {
   after?: string | null;
 }
 
-let stack: Stack;
-beforeAll(async () => {
-  stack = await startStack();
-});
-afterAll(async () => {
-  await stack.close();
-});
-beforeEach(() => stack.emulator.reset());
+const stack = useStack();
 
 // ------------------------------------------------------------------ helpers
 

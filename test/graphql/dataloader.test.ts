@@ -1,14 +1,14 @@
 // The per-request page loader, seen from the emulator's counters: identical upstream page
 // requests within one operation are made once, different ones run concurrently, and nothing
 // is cached across requests.
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   DEMO_AUTHENTICATION_TOKENS,
   DEMO_CONSUMERS,
   DEMO_CREDENTIAL_PROVIDERS,
   DEMO_INSTANCE_ID,
 } from '../../src/emulator/fixtures.ts';
-import { startStack, type Stack } from '../helpers.ts';
+import { useStack } from '../helpers.ts';
 
 const I = DEMO_INSTANCE_ID;
 const PROVIDER = DEMO_CREDENTIAL_PROVIDERS.jwt.identifier;
@@ -20,14 +20,7 @@ const CONNECTION_FIELDS = /* GraphQL */ `
   edges { cursor node { id authenticationTokenId consumerId createdAt } }
 `;
 
-let stack: Stack;
-beforeAll(async () => {
-  stack = await startStack();
-});
-afterAll(async () => {
-  await stack.close();
-});
-beforeEach(() => stack.emulator.reset());
+const stack = useStack();
 
 const listCounters = () => stack.emulator.counters()[LIST_ROUTE] ?? { requests: 0, inFlight: 0, maxInFlight: 0 };
 

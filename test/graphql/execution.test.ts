@@ -1,14 +1,14 @@
 // How documents execute (compiled once by graphql-jit, see src/compiled-execution.ts), as a
 // client sees it: operations picked by name, variables per request, graphql-js's messages for
 // bad variables, and faults while resolving masked as INTERNAL_SERVER_ERROR.
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   DEMO_AUTHENTICATION_TOKENS,
   DEMO_CONSUMERS,
   DEMO_CREDENTIAL_PROVIDERS,
   DEMO_INSTANCE_ID,
 } from '../../src/emulator/fixtures.ts';
-import { FULL, onlyError, startStack, type Stack } from '../helpers.ts';
+import { FULL, onlyError, useStack } from '../helpers.ts';
 
 const I = DEMO_INSTANCE_ID;
 const PROVIDER = DEMO_CREDENTIAL_PROVIDERS.jwt.identifier;
@@ -28,14 +28,7 @@ const TWO_OPERATIONS = /* GraphQL */ `
   }
 `;
 
-let stack: Stack;
-beforeAll(async () => {
-  stack = await startStack();
-});
-afterAll(async () => {
-  await stack.close();
-});
-beforeEach(() => stack.emulator.reset());
+const stack = useStack();
 
 async function post(body: Record<string, unknown>) {
   const res = await stack.gateway.fetch('http://gateway.test/graphql', {

@@ -1,7 +1,7 @@
 // The IDaaS minting mutations through the whole gateway: obtainJwtAuthenticationToken and
 // obtainCloudAccountRoleAccessCredential, their input validation, upstream errors, partial
 // results, and the rule that minting is never retried.
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose';
 import {
   DEMO_ACCESS_TOKENS,
@@ -14,7 +14,7 @@ import {
   ROLE_CREDENTIAL_DURATION,
 } from '../../src/emulator/fixtures.ts';
 import { idaasJwtIssuer } from '../../src/emulator/idaas.ts';
-import { onlyError, startStack, type GqlResult, type Stack } from '../helpers.ts';
+import { type GqlResult, onlyError, useStack } from '../helpers.ts';
 
 const I = DEMO_INSTANCE_ID;
 const LARGE = DEMO_CONSUMERS.large;
@@ -57,14 +57,7 @@ const OBTAIN_ROLE = /* GraphQL */ `
   }
 `;
 
-let stack: Stack;
-beforeAll(async () => {
-  stack = await startStack();
-});
-afterAll(async () => {
-  await stack.close();
-});
-beforeEach(() => stack.emulator.reset());
+const stack = useStack();
 
 // ------------------------------------------------------------------ helpers
 

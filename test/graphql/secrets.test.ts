@@ -1,7 +1,7 @@
 // Secrets never leave where they belong: the caller's bearer token, minted JWTs and short
 // tokens and STS secrets must not appear in any log line (captured at trace level) nor in
 // any error the gateway returns, even when an upstream echoes them back.
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   DEMO_ACCESS_TOKENS,
   DEMO_AUTHENTICATION_TOKENS,
@@ -10,7 +10,7 @@ import {
   DEMO_CREDENTIAL_PROVIDERS,
   DEMO_INSTANCE_ID,
 } from '../../src/emulator/fixtures.ts';
-import { startStack, type GqlResult, type Stack } from '../helpers.ts';
+import { type GqlResult, useStack } from '../helpers.ts';
 
 const I = DEMO_INSTANCE_ID;
 const LARGE = DEMO_CONSUMERS.large;
@@ -41,14 +41,7 @@ const OBTAIN_ROLE = /* GraphQL */ `
   }
 `;
 
-let stack: Stack;
-beforeAll(async () => {
-  stack = await startStack();
-});
-afterAll(async () => {
-  await stack.close();
-});
-beforeEach(() => stack.emulator.reset());
+const stack = useStack();
 
 // ------------------------------------------------------------------ helpers
 

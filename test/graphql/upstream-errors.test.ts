@@ -1,7 +1,7 @@
 // How upstream failures reach the client: status → extensions.code, the upstream's own
 // error fields in every dialect, retries of the (idempotent) listing, timeouts, unreadable
 // answers, partial data, and masking of the unexpected.
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { GatewayConfig } from '../../src/config.ts';
 import {
   DEMO_AUTHENTICATION_TOKENS,
@@ -10,7 +10,7 @@ import {
   DEMO_INSTANCE_ID,
 } from '../../src/emulator/fixtures.ts';
 import type { Fault } from '../../src/emulator/index.ts';
-import { onlyError, startStack, type GqlResult, type Stack } from '../helpers.ts';
+import { type GqlResult, onlyError, type Stack, startStack, useStack } from '../helpers.ts';
 
 const I = DEMO_INSTANCE_ID;
 const PROVIDER = DEMO_CREDENTIAL_PROVIDERS.jwt.identifier;
@@ -42,14 +42,7 @@ const isolated = (c: GatewayConfig): Partial<GatewayConfig> => ({
   upstream: { ...c.upstream, retry: { ...c.upstream.retry, budgetRatio: 1 } },
 });
 
-let stack: Stack;
-beforeAll(async () => {
-  stack = await startStack(isolated);
-});
-afterAll(async () => {
-  await stack.close();
-});
-beforeEach(() => stack.emulator.reset());
+const stack = useStack(isolated);
 
 // ------------------------------------------------------------------ helpers
 
