@@ -1,7 +1,7 @@
 // Starts the emulator and a gateway on it, captures every log line, and sends GraphQL
 // through yoga.fetch (no socket) exactly as a client would.
 import { Writable } from 'node:stream';
-import { afterAll, beforeAll, beforeEach } from 'vitest';
+import { afterAll, beforeAll, beforeEach, expect } from 'vitest';
 import { defaultConfig, type GatewayConfig } from '../src/config.ts';
 import { createGateway, type Gateway } from '../src/gateway.ts';
 import { createLogger } from '../src/logger.ts';
@@ -106,4 +106,22 @@ export async function gql<T = any>(
 export function onlyError<T>(r: GqlResult<T>) {
   if (r.errors?.length !== 1) throw new Error(`expected one error, got ${JSON.stringify(r.errors)}`);
   return r.errors[0]!;
+}
+
+/** A field that succeeded: HTTP 200, no errors, a value; returns the value. */
+export function fieldValue(r: GqlResult<any>, field: string) {
+  expect(r.errors, JSON.stringify(r.errors)).toBeUndefined();
+  expect(r.status).toBe(200);
+  const value = r.data?.[field];
+  expect(value).toBeTruthy();
+  return value;
+}
+
+/** A field that failed: null, with exactly one error, of this code, at its path; returns the error. */
+export function fieldFailure(r: GqlResult<any>, code: string, field: string) {
+  const err = onlyError(r);
+  expect(err.extensions.code, err.message).toBe(code);
+  expect(err.path).toEqual([field]);
+  expect(r.data?.[field]).toBeNull();
+  return err;
 }

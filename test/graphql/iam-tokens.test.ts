@@ -5,7 +5,7 @@ import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { authenticator } from 'otplib';
-import { onlyError, startStack, type GqlResult, type Stack } from '../helpers.ts';
+import { fieldFailure, fieldValue, onlyError, startStack, type GqlResult, type Stack } from '../helpers.ts';
 import { CREATE, RESCOPE } from '../iam-documents.ts';
 import { defaultConfig } from '../../src/config.ts';
 import {
@@ -64,23 +64,8 @@ function iamCalls(stack: Stack): number {
   return stack.emulator.counters()['iam.createToken']?.requests ?? 0;
 }
 
-/** Asserts a successful field and returns it. */
-function tokenOf(r: GqlResult<any>, field = 'createIamToken') {
-  expect(r.errors, JSON.stringify(r.errors)).toBeUndefined();
-  expect(r.status).toBe(200);
-  const token = r.data?.[field];
-  expect(token).toBeTruthy();
-  return token;
-}
-
-/** Asserts a failed field (null) with exactly one error of the given code and returns the error. */
-function failureOf(r: GqlResult<any>, code: string, field = 'createIamToken') {
-  const err = onlyError(r);
-  expect(err.extensions.code, err.message).toBe(code);
-  expect(err.path).toEqual([field]);
-  expect(r.data?.[field]).toBeNull();
-  return err;
-}
+const tokenOf = (r: GqlResult<any>, field = 'createIamToken') => fieldValue(r, field);
+const failureOf = (r: GqlResult<any>, code: string, field = 'createIamToken') => fieldFailure(r, code, field);
 
 // A tiny recording proxy in front of the emulator, configured as a second IAM endpoint. It lets
 // a test see the exchange the gateway had with the IAM (query string, headers, raw body).

@@ -19,7 +19,7 @@
 import { randomBytes } from 'node:crypto';
 import { authenticator } from 'otplib';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { onlyError, startStack, type GqlResult, type Stack } from '../helpers.ts';
+import { fieldFailure, fieldValue, startStack, type GqlResult, type Stack } from '../helpers.ts';
 import type { KeystoneInfo } from './keystone-info.ts';
 import { CREATE, RESCOPE } from '../iam-documents.ts';
 
@@ -134,20 +134,14 @@ async function createUser(admin: string, prefix: string): Promise<ThrowawayUser>
 
 /** A successful field: remembers its value as a secret and returns it. */
 function tokenOf(r: GqlResult<any>, field = 'createIamToken') {
-  expect(r.errors, JSON.stringify(r.errors)).toBeUndefined();
-  expect(r.status).toBe(200);
-  const token = r.data?.[field];
-  expect(token).toBeTruthy();
+  const token = fieldValue(r, field);
   remember(`token value from ${field}`, token.value);
   return token;
 }
 
 /** A failed field (null) with exactly one error of the given code. */
 function failureOf(r: GqlResult<any>, code: string, field = 'createIamToken') {
-  const err = onlyError(r);
-  expect(err.extensions.code, err.message).toBe(code);
-  expect(err.path).toEqual([field]);
-  expect(r.data?.[field]).toBeNull();
+  const err = fieldFailure(r, code, field);
   if (typeof err.extensions.receipt === 'string') remember('receipt', err.extensions.receipt);
   return err;
 }
