@@ -67,6 +67,14 @@ export async function startStack(
 }
 
 /**
+ * For tests that make upstream calls retry again and again: a retry budget (tested on its own)
+ * that never runs dry, so every request gets all the attempts it expects.
+ */
+export const unlimitedRetryBudget = (c: GatewayConfig): Partial<GatewayConfig> => ({
+  upstream: { ...c.upstream, retry: { ...c.upstream.retry, budgetRatio: 1 } },
+});
+
+/**
  * A test file's usual stack: started before its tests, closed after them, the emulator reset
  * before each test. Returns a stand-in that forwards to the running stack.
  */

@@ -12,7 +12,7 @@ import {
   DEMO_OTHER_INSTANCE_ID,
   type AuthenticationTokenFixture,
 } from '../../src/emulator/fixtures.ts';
-import { type GqlResult, onlyError, useStack } from '../helpers.ts';
+import { onlyError, useStack, type GqlResult } from '../helpers.ts';
 
 const I = DEMO_INSTANCE_ID;
 const PROVIDER = DEMO_CREDENTIAL_PROVIDERS.jwt;

@@ -14,7 +14,7 @@ import {
   ROLE_CREDENTIAL_DURATION,
 } from '../../src/emulator/fixtures.ts';
 import { idaasJwtIssuer } from '../../src/emulator/idaas.ts';
-import { type GqlResult, onlyError, useStack } from '../helpers.ts';
+import { onlyError, useStack, type GqlResult } from '../helpers.ts';
 
 const I = DEMO_INSTANCE_ID;
 const LARGE = DEMO_CONSUMERS.large;

@@ -10,7 +10,7 @@ import {
   DEMO_CREDENTIAL_PROVIDERS,
   DEMO_INSTANCE_ID,
 } from '../../src/emulator/fixtures.ts';
-import { type GqlResult, useStack } from '../helpers.ts';
+import { useStack, type GqlResult } from '../helpers.ts';
 
 const I = DEMO_INSTANCE_ID;
 const LARGE = DEMO_CONSUMERS.large;

@@ -2,7 +2,6 @@
 // error fields in every dialect, retries of the (idempotent) listing, timeouts, unreadable
 // answers, partial data, and masking of the unexpected.
 import { describe, expect, it } from 'vitest';
-import type { GatewayConfig } from '../../src/config.ts';
 import {
   DEMO_AUTHENTICATION_TOKENS,
   DEMO_CONSUMERS,
@@ -10,7 +9,7 @@ import {
   DEMO_INSTANCE_ID,
 } from '../../src/emulator/fixtures.ts';
 import type { Fault } from '../../src/emulator/index.ts';
-import { type GqlResult, onlyError, type Stack, startStack, useStack } from '../helpers.ts';
+import { onlyError, startStack, unlimitedRetryBudget, useStack, type GqlResult, type Stack } from '../helpers.ts';
 
 const I = DEMO_INSTANCE_ID;
 const PROVIDER = DEMO_CREDENTIAL_PROVIDERS.jwt.identifier;
@@ -34,15 +33,8 @@ const TOKENS = /* GraphQL */ `
   }
 `;
 
-/**
- * This file makes the listing retry again and again: give it a retry budget (tested on its
- * own) that never runs dry, so every test gets the full retry attempts it expects.
- */
-const isolated = (c: GatewayConfig): Partial<GatewayConfig> => ({
-  upstream: { ...c.upstream, retry: { ...c.upstream.retry, budgetRatio: 1 } },
-});
-
-const stack = useStack(isolated);
+// This file makes the listing retry again and again.
+const stack = useStack(unlimitedRetryBudget);
 
 // ------------------------------------------------------------------ helpers
 
@@ -242,7 +234,7 @@ describe('answers the gateway cannot use', () => {
   });
 
   it('an answer larger than UPSTREAM_MAX_RESPONSE_BYTES: UPSTREAM_ERROR with the request id, not retried', async () => {
-    const small = await startStack((c) => ({ ...isolated(c), upstream: { ...isolated(c).upstream!, maxResponseBytes: 2_000 } }));
+    const small = await startStack((c) => ({ ...unlimitedRetryBudget(c), upstream: { ...unlimitedRetryBudget(c).upstream!, maxResponseBytes: 2_000 } }));
     try {
       const r = await small.gql(TOKENS, { consumerId: DEMO_CONSUMERS.large, first: 20 });
       const err = onlyError(r);
@@ -341,8 +333,8 @@ describe('answers the gateway cannot use', () => {
 
   it('an upstream slower than the timeout: UPSTREAM_TIMEOUT', async () => {
     const slow = await startStack((c) => ({
-      ...isolated(c),
-      upstream: { ...isolated(c).upstream!, timeoutMs: 200, retry: { ...c.upstream.retry, attempts: 1 } },
+      ...unlimitedRetryBudget(c),
+      upstream: { ...unlimitedRetryBudget(c).upstream!, timeoutMs: 200, retry: { ...c.upstream.retry, attempts: 1 } },
     }));
     try {
       slow.emulator.inject({ route: LIST_ROUTE, latencyMs: 1000 });

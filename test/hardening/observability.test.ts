@@ -4,10 +4,10 @@
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { gunzipSync } from 'node:zlib';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTracing, type Tracing } from '../../src/observability/tracing.ts';
 import { DEMO_AUTHENTICATION_TOKENS, DEMO_CONSUMERS, DEMO_IAM_USERS } from '../../src/emulator/fixtures.ts';
-import { FULL, startStack, type Stack } from '../helpers.ts';
+import { FULL, startStack, unlimitedRetryBudget, useStack, type Stack } from '../helpers.ts';
 import {
   CREATE_IAM_TOKEN,
   I,
@@ -157,14 +157,7 @@ describe('/metrics', () => {
 // ------------------------------------------------------------------ logs
 
 describe('logs', () => {
-  let stack: Stack;
-  beforeAll(async () => {
-    stack = await startStack((c) => ({ upstream: { ...c.upstream, retry: { ...c.upstream.retry, budgetRatio: 1 } } }));
-  });
-  afterAll(async () => {
-    await stack.close();
-  });
-  beforeEach(() => stack.emulator.reset());
+  const stack = useStack(unlimitedRetryBudget);
 
   it('every line written during a request carries its X-Request-Id (upstream calls, retries, the operation line)', async () => {
     stack.emulator.inject({ route: LIST_ROUTE, status: 503, times: 1 });

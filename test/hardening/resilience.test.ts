@@ -3,9 +3,9 @@
 // and the IAM sign-in guard that keeps users from being locked out by the IAM.
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DEMO_ACCESS_TOKENS, DEMO_AUTHENTICATION_TOKENS, DEMO_CONSUMERS, DEMO_IAM_USERS } from '../../src/emulator/fixtures.ts';
-import { startStack, type GqlResult, type Stack } from '../helpers.ts';
+import { startStack, unlimitedRetryBudget, useStack, type GqlResult, type Stack } from '../helpers.ts';
 import { startHttpGateway } from '../http-gateway.ts';
 import {
   CREATE_IAM_TOKEN,
@@ -53,15 +53,8 @@ const list = (stack: Stack, consumerId: string = SMALL) => stack.gql(TOKENS, { c
 // ------------------------------------------------------------------ faults
 
 describe('upstream faults become typed errors', () => {
-  let stack: Stack;
-  beforeAll(async () => {
-    // Plenty of retry budget: these tests are about what one request sees.
-    stack = await startStack((c) => ({ upstream: { ...c.upstream, retry: { ...c.upstream.retry, budgetRatio: 1 } } }));
-  });
-  afterAll(async () => {
-    await stack.close();
-  });
-  beforeEach(() => stack.emulator.reset());
+  // Plenty of retry budget: these tests are about what one request sees.
+  const stack = useStack(unlimitedRetryBudget);
 
   it('a 503 burst (listing and minting): UPSTREAM_UNAVAILABLE within the request deadline; served again once it ends', async () => {
     stack.emulator.inject({ route: LIST_ROUTE, status: 503 });
