@@ -12,6 +12,7 @@
 # keystone.server.wsgi, even find_spec on it, takes 1-2.5 s) and looks for the
 # WSGI module's file.
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/../apt-install.sh"
 
 PY=/usr/bin/python3
 PLUGIN_DIR=/usr/lib/uwsgi/plugins
@@ -24,35 +25,8 @@ installed() {
     && ls "$PLUGIN_DIR"/python3*_plugin.so >/dev/null 2>&1
 }
 
-if installed; then
-  echo "keystone-install: already installed, skipping" >&2
-  exit 0
-fi
-
-if [ "$(id -u)" -ne 0 ]; then
-  SUDO=sudo
-else
-  SUDO=
-fi
-
-echo "keystone-install: installing python3-keystone uwsgi-core uwsgi-plugin-python3" >&2
-start=$(date +%s)
-# The keystone and browser test setups may install at the same time: one apt at a time.
-exec 9>/tmp/token-gateway-apt.lock
-flock -w 900 9
-if installed; then
-  echo "$(basename "$0"): installed meanwhile by another run, skipping" >&2
-  exit 0
-fi
-$SUDO env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 update
-$SUDO env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y --no-install-recommends \
-  -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
-  python3-keystone uwsgi-core uwsgi-plugin-python3
-
-if ! installed; then
-  echo "keystone-install: installation finished but keystone/uwsgi still not usable" >&2
+if ! apt_install keystone-install installed python3-keystone uwsgi-core uwsgi-plugin-python3; then
   "$PY" -c 'import keystone.server.wsgi' || true
   ls -l "$PLUGIN_DIR" || true
   exit 1
 fi
-echo "keystone-install: done in $(( $(date +%s) - start ))s" >&2
