@@ -10,6 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { median } from './lib.ts';
 
 interface Variant {
   label: string;
@@ -65,10 +66,6 @@ for (let round = 1; round <= rounds; round++) {
 }
 rmSync(dir, { recursive: true, force: true });
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length ? s[Math.floor(s.length / 2)]! : NaN;
-};
 const fmt = (xs: (number | null | undefined)[], digits: number) => {
   const v = xs.filter((x): x is number => typeof x === 'number');
   return v.length ? `${median(v).toFixed(digits)} (${v.map((x) => x.toFixed(digits)).join(', ')})` : '–';
