@@ -30,7 +30,8 @@ const CONTRACT_CODES = new Set<string>([
   'INTERNAL_SERVER_ERROR',
 ] satisfies ErrorCode[]);
 
-export type UpstreamService = 'idaas' | 'iam';
+/** `idaas-token`: the IDaaS OAuth token endpoint the gateway itself calls in broker mode. */
+export type UpstreamService = 'idaas' | 'idaas-token' | 'iam';
 
 export interface UpstreamInfo {
   service: UpstreamService;
@@ -65,7 +66,7 @@ export class UpstreamError extends GatewayError {
   }
 }
 
-const SERVICE_NAMES: Record<UpstreamService, string> = { idaas: 'IDaaS PAM', iam: 'IAM' };
+const SERVICE_NAMES: Record<UpstreamService, string> = { idaas: 'IDaaS PAM', 'idaas-token': 'IDaaS token endpoint', iam: 'IAM' };
 
 /** HTTP status of an upstream error answer → our code. */
 export function codeForStatus(status: number): ErrorCode {
