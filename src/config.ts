@@ -46,6 +46,13 @@ const namedUrls = (what: string, namePattern: RegExp) =>
       return out;
     });
 
+/** An http(s) URL that may carry a path (token endpoints, issuers). */
+const absoluteUrl = z
+  .string()
+  .trim()
+  .refine((u) => /^https?:$/.test(parseUrl(u)?.protocol ?? ''), 'must be an http(s) URL')
+  .refine((u) => !parseUrl(u)?.hash, 'must not carry a fragment');
+
 export const INSTANCE_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 export const ENDPOINT_NAME_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
 
@@ -99,6 +106,21 @@ const envSchema = z.object({
   IAM_GUARD_WINDOW_MS: int(15 * 60_000, 1_000, 24 * 3_600_000),
   SHUTDOWN_GRACE_MS: int(10_000, 0, 600_000),
   METRICS: onOff('on'),
+
+  AUTH_MODE: z.enum(['forward', 'broker']).default('forward'),
+  IDAAS_TOKEN_ENDPOINT: absoluteUrl.optional(),
+  IDAAS_CLIENT_ID: z.string().trim().min(1).max(256).optional(),
+  IDAAS_CLIENT_SECRET: z.string().min(1).max(4096).optional(),
+  IDAAS_CLIENT_AUTH: z.enum(['client_secret_basic', 'client_secret_post', 'private_key_jwt']).default('client_secret_basic'),
+  IDAAS_CLIENT_PRIVATE_KEY_FILE: z.string().trim().min(1).optional(),
+  IDAAS_TOKEN_SCOPE: z.string().trim().min(1).default('urn:cloud:idaas:pam|.all'),
+  CALLER_ISSUER: absoluteUrl.optional(),
+  CALLER_AUDIENCE: z.string().trim().min(1).optional(),
+  CALLER_JWKS_URL: absoluteUrl.optional(),
+  CALLER_GROUPS_CLAIM: z.string().trim().min(1).default('groups'),
+  POLICY_FILE: z.string().trim().min(1).optional(),
+  AUDIT_LOG: z.string().trim().min(1).optional(),
+  AUDIT_HMAC_KEY: z.string().min(32, 'must be at least 32 characters').optional(),
   OTEL_EXPORTER_OTLP_ENDPOINT: baseUrl.optional(),
   OTEL_SERVICE_NAME: z.string().trim().min(1).default('token-gateway'),
 });
@@ -121,6 +143,8 @@ export interface GatewayConfig {
    * Not from the environment: `npm start` sets it only while the embedded emulator serves IDaaS.
    */
   graphiqlDemo: boolean;
+  /** With `graphiqlDemo`: the `Authorization` GraphiQL pre-fills instead of the demo access token (broker mode's demo caller JWT). */
+  graphiqlDemoAuthorization?: string;
   cursorSecret: string | undefined;
   upstream: {
     connectTimeoutMs: number;
@@ -149,7 +173,53 @@ export interface GatewayConfig {
   iamGuard: { maxFailures: number; windowMs: number };
   shutdownGraceMs: number;
   metrics: boolean;
+  auth: AuthConfig;
   otel: { endpoint: string | undefined; serviceName: string };
+}
+
+export type ClientAuthMethod = Env['IDAAS_CLIENT_AUTH'];
+
+/**
+ * `forward`: callers send their own IDaaS access token. `broker`: the gateway is the IDaaS M2M
+ * application, signs its callers in with their OIDC JWTs and decides with a Cedar policy. In broker
+ * mode every field is required once the gateway starts (`npm start` fills the demo values from the
+ * embedded emulator); see `requireBrokerConfig`.
+ */
+export type AuthConfig = { mode: 'forward' } | ({ mode: 'broker' } & Partial<BrokerConfig>);
+
+export interface BrokerConfig {
+  tokenEndpoint: string;
+  clientId: string;
+  clientSecret: string | undefined;
+  clientAuth: ClientAuthMethod;
+  privateKeyFile: string | undefined;
+  scope: string;
+  caller: { issuer: string; audience: string; jwksUrl: string | undefined; groupsClaim: string };
+  policyFile: string;
+  auditLog: string;
+  auditHmacKey: string;
+}
+
+/** The broker settings a running gateway needs, one line per missing one. */
+export function brokerConfigProblems(a: Partial<BrokerConfig>): string[] {
+  const problems: string[] = [];
+  if (!a.tokenEndpoint) problems.push('IDAAS_TOKEN_ENDPOINT: required when AUTH_MODE=broker');
+  if (!a.clientId) problems.push('IDAAS_CLIENT_ID: required when AUTH_MODE=broker');
+  if (a.clientAuth === 'private_key_jwt') {
+    if (!a.privateKeyFile) problems.push('IDAAS_CLIENT_PRIVATE_KEY_FILE: required when IDAAS_CLIENT_AUTH=private_key_jwt');
+  } else if (!a.clientSecret) problems.push(`IDAAS_CLIENT_SECRET: required when IDAAS_CLIENT_AUTH=${a.clientAuth ?? 'client_secret_basic'}`);
+  if (!a.caller?.issuer) problems.push('CALLER_ISSUER: required when AUTH_MODE=broker');
+  if (!a.caller?.audience) problems.push('CALLER_AUDIENCE: required when AUTH_MODE=broker');
+  if (!a.policyFile) problems.push('POLICY_FILE: required when AUTH_MODE=broker');
+  if (!a.auditLog) problems.push('AUDIT_LOG: required when AUTH_MODE=broker');
+  if (!a.auditHmacKey) problems.push('AUDIT_HMAC_KEY: required when AUTH_MODE=broker');
+  return problems;
+}
+
+export function requireBrokerConfig(a: Partial<BrokerConfig>): BrokerConfig {
+  const problems = brokerConfigProblems(a);
+  if (problems.length) throw new ConfigError(problems);
+  return a as BrokerConfig;
 }
 
 export class ConfigError extends Error {
@@ -173,6 +243,31 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   if (problems.length || !parsed.success) throw new ConfigError(problems);
   const e = parsed.data;
+  const auth: AuthConfig =
+    e.AUTH_MODE === 'forward'
+      ? { mode: 'forward' }
+      : {
+          mode: 'broker',
+          tokenEndpoint: e.IDAAS_TOKEN_ENDPOINT,
+          clientId: e.IDAAS_CLIENT_ID,
+          clientSecret: e.IDAAS_CLIENT_SECRET,
+          clientAuth: e.IDAAS_CLIENT_AUTH,
+          privateKeyFile: e.IDAAS_CLIENT_PRIVATE_KEY_FILE,
+          scope: e.IDAAS_TOKEN_SCOPE,
+          caller: e.CALLER_ISSUER || e.CALLER_AUDIENCE
+            ? { issuer: e.CALLER_ISSUER!, audience: e.CALLER_AUDIENCE!, jwksUrl: e.CALLER_JWKS_URL, groupsClaim: e.CALLER_GROUPS_CLAIM }
+            : undefined,
+          policyFile: e.POLICY_FILE,
+          auditLog: e.AUDIT_LOG,
+          auditHmacKey: e.AUDIT_HMAC_KEY,
+        };
+  // Unless the embedded emulator will stand in for IDaaS (and fill the demo settings), broker
+  // mode needs every setting now.
+  const emulatorFills = e.EMULATOR && !e.IDAAS_ENDPOINT;
+  if (auth.mode === 'broker' && !emulatorFills) {
+    const missing = brokerConfigProblems(auth);
+    if (missing.length) throw new ConfigError(missing);
+  }
 
   return {
     port: e.PORT,
@@ -218,6 +313,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     iamGuard: { maxFailures: e.IAM_GUARD_MAX_FAILURES, windowMs: e.IAM_GUARD_WINDOW_MS },
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     metrics: e.METRICS,
+    auth,
     otel: { endpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT, serviceName: e.OTEL_SERVICE_NAME },
   };
 }

@@ -5,12 +5,12 @@ import DataLoader from 'dataloader';
 import type { Logger } from 'pino';
 import type { YogaInitialContext } from 'graphql-yoga';
 import type { GatewayConfig } from './config.ts';
-import { GatewayError } from './errors.ts';
 import type { RequestScope, UpstreamCallRecord, UpstreamHttp } from './upstreams/http.ts';
-import { IdaasClient, type ListAuthenticationTokensParams } from './upstreams/idaas/client.ts';
+import type { ListAuthenticationTokensParams } from './upstreams/idaas/client.ts';
 import type { AuthenticationTokenPage } from './upstreams/idaas/schemas.ts';
-import { IamClient } from './upstreams/iam/client.ts';
 import type { SignInGuard } from './upstreams/iam/guard.ts';
+import { createAccess, type Access } from './broker/access.ts';
+import type { BrokerServices } from './broker/index.ts';
 import type { CursorCodec } from './schema/cursor.ts';
 import type { GatewayMetrics } from './observability/metrics.ts';
 
@@ -24,6 +24,8 @@ export interface GatewayServices {
   operationLogger: Logger;
   metrics: GatewayMetrics;
   signInGuard: SignInGuard;
+  /** Broker mode's token client, caller sign-in, policy and audit log; undefined in forward mode. */
+  broker: BrokerServices | undefined;
 }
 
 export interface Context {
@@ -32,11 +34,12 @@ export interface Context {
   logger: Logger;
   /** Every upstream call of this request, with its upstream request id (logged per operation). */
   upstreamCalls: UpstreamCallRecord[];
-  /** The IDaaS client for this caller; UNAUTHENTICATED (and no upstream call) without `Authorization`. */
-  idaas(): IdaasClient;
-  /** The IAM client; IAM operations carry their credentials in the input. */
-  iam(): IamClient;
-  /** Identical page requests within one operation are made once; different ones run concurrently. */
+  /** The only way to the upstream clients: by naming the action and resource (src/broker/access.ts). */
+  access: Access;
+  /**
+   * Identical page requests within one operation are made once; different ones run concurrently.
+   * Each consumer's pages are read only after the `listAuthenticationTokens` decision for it.
+   */
   authenticationTokenPages: DataLoader<ListAuthenticationTokensParams, AuthenticationTokenPage, string>;
 }
 
@@ -90,29 +93,23 @@ export function createContext(services: GatewayServices, initial: YogaInitialCon
     calls: upstreamCalls,
   };
   const authorization = initial.request.headers.get('authorization')?.trim() || undefined;
-  let idaasClient: IdaasClient | undefined;
-  let iamClient: IamClient | undefined;
-  const idaas = () => {
-    if (!authorization) {
-      throw new GatewayError('This operation needs the IDaaS access token: send `Authorization: Bearer <access token>`.', 'UNAUTHENTICATED');
-    }
-    idaasClient ??= new IdaasClient(services.http, services.config.idaas, authorization, scope);
-    return idaasClient;
+  const access = createAccess(services, scope, authorization, requestId);
+  const listPage = async (k: ListAuthenticationTokensParams) => {
+    const upstreams = await access.read({
+      action: 'listAuthenticationTokens',
+      resource: { type: 'Consumer', id: k.consumerId, instanceId: k.instanceId },
+    });
+    return upstreams.idaas().listAuthenticationTokens(k);
   };
   return {
     services,
     requestId,
     logger,
     upstreamCalls,
-    idaas,
-    iam: () => (iamClient ??= new IamClient(services.http, services.config.iam.endpoints, services.signInGuard, scope)),
-    authenticationTokenPages: new DataLoader(
-      async (keys) => {
-        const client = idaas(); // UNAUTHENTICATED fails every key, before any call
-        return Promise.all(keys.map((k) => client.listAuthenticationTokens(k).catch((e: Error) => e)));
-      },
-      { cacheKeyFn: pageKey },
-    ),
+    access,
+    authenticationTokenPages: new DataLoader((keys) => Promise.all(keys.map((k) => listPage(k).catch((e: Error) => e))), {
+      cacheKeyFn: pageKey,
+    }),
   };
 }
 

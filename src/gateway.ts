@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import type { GraphQLError, ValidationContext } from 'graphql';
 import { randomUUID } from 'node:crypto';
 import type { GatewayConfig } from './config.ts';
+import type { BrokerServices } from './broker/index.ts';
 import { createContext, RequestDeadline, type Context, type GatewayServices } from './context.ts';
 import { CursorCodec } from './schema/cursor.ts';
 import { schema } from './schema/index.ts';
@@ -27,12 +28,17 @@ export interface GatewayDeps {
   logger?: Logger;
   /** Process-level metrics (CPU, memory, event loop); off when several gateways share a process. */
   defaultMetrics?: boolean;
+  /**
+   * Required with AUTH_MODE=broker: `await startBroker(config)` (src/broker/index.ts). Made by the
+   * caller so that forward mode never loads Cedar's WebAssembly.
+   */
+  broker?: BrokerServices;
 }
 
 export type Gateway = YogaServerInstance<Record<string, unknown>, Context> & {
   services: GatewayServices;
   lifecycle: Lifecycle;
-  /** Closes upstream connection pools. */
+  /** Closes upstream connection pools (and, in broker mode, the audit log). */
   close(): Promise<void>;
 };
 
@@ -45,6 +51,10 @@ const asValidationError = {
 };
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
+function missingBroker(): never {
+  throw new Error('AUTH_MODE=broker: pass createGateway the services of startBroker(config)');
+}
+
 export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Gateway {
   const logger = deps.logger ?? createLogger(config.logLevel);
   const metrics = new GatewayMetrics(deps.defaultMetrics ?? false);
@@ -56,6 +66,7 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
     operationLogger: operationLogger(logger),
     metrics,
     signInGuard: new SignInGuard(config.iamGuard.maxFailures, config.iamGuard.windowMs),
+    broker: config.auth.mode === 'broker' ? (deps.broker ?? missingBroker()) : undefined,
   };
   const lifecycle: Lifecycle = { draining: false };
   const requestIds = new WeakMap<Request, string>();
@@ -135,6 +146,9 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
   return Object.assign(yoga, {
     services,
     lifecycle,
-    close: () => services.http.close(),
+    close: async () => {
+      await services.http.close();
+      await services.broker?.close();
+    },
   }) as Gateway;
 }

@@ -71,14 +71,15 @@ export const PLACEHOLDER_EXAMPLE_VALUES: ExampleValues = {
 const str = (s: string) => JSON.stringify(s);
 
 /** The example operations, one document (as in GraphiQL and the README). */
-export function exampleDocument(v: ExampleValues, demo: boolean): string {
+export function exampleDocument(v: ExampleValues, demo: boolean, broker = false): string {
   const scope = `{ project: { name: ${str(v.projectName)}, domain: { name: ${str(v.domainName)} } } }`;
   // Short lines: the query editor is about 45 characters wide beside the docs.
   const header = demo
     ? [
         '# Demo data from the embedded emulator.',
-        '# Headers tab: the demo IDaaS PAM access',
-        '# token (IAM operations need no header).',
+        ...(broker
+          ? ['# Headers tab: demo caller alice’s JWT', '# (broker mode: the gateway itself signs', '# in to IDaaS; its policy decides).']
+          : ['# Headers tab: the demo IDaaS PAM access', '# token (IAM operations need no header).']),
         '# Run an operation: cursor in it, then',
         '# Ctrl+Enter (or the ▶ button).',
         '# SignInWithTotp: put the passcode from',
@@ -209,14 +210,16 @@ mutation RescopeFederatedToken {
 /** GraphiQL options beyond yoga's type that the inlined GraphiQL passes on to the GraphiQL component. */
 type PageOptions = GraphiQLOptions & { variables?: string; visiblePlugin?: string };
 
-export function pageOptions(demo: boolean): PageOptions {
+/** `brokerAuthorization`: the demo caller's `Authorization` to pre-fill in broker mode, instead of the demo access token. */
+export function pageOptions(demo: boolean, brokerAuthorization?: string): PageOptions {
+  const demoAuthorization = brokerAuthorization ?? `Bearer ${DEMO_ACCESS_TOKENS.full.token}`;
   return {
     title: 'token-gateway',
-    defaultQuery: exampleDocument(demo ? DEMO_EXAMPLE_VALUES : PLACEHOLDER_EXAMPLE_VALUES, demo),
+    defaultQuery: exampleDocument(demo ? DEMO_EXAMPLE_VALUES : PLACEHOLDER_EXAMPLE_VALUES, demo, brokerAuthorization !== undefined),
     variables: JSON.stringify({ after: null, passcode: demo ? '' : 'YOUR_6_DIGIT_PASSCODE' }, null, 2),
     // Only the demo access token, and only while the emulator serves IDaaS; never persisted
     // (GraphiQL would otherwise keep whatever a user pastes in localStorage).
-    headers: demo ? JSON.stringify({ Authorization: `Bearer ${DEMO_ACCESS_TOKENS.full.token}` }, null, 2) : '{}',
+    headers: demo ? JSON.stringify({ Authorization: demoAuthorization }, null, 2) : '{}',
     shouldPersistHeaders: false,
     visiblePlugin: 'Documentation Explorer',
     defaultEditorToolsVisibility: true,
@@ -225,10 +228,10 @@ export function pageOptions(demo: boolean): PageOptions {
 
 /** yoga's `graphiql` + `renderGraphiQL` options for the config (`graphiql: false` when GRAPHIQL=off). */
 export function graphiqlOptions(
-  config: Pick<GatewayConfig, 'graphiql' | 'graphiqlDemo'>,
+  config: Pick<GatewayConfig, 'graphiql' | 'graphiqlDemo'> & Partial<Pick<GatewayConfig, 'graphiqlDemoAuthorization'>>,
 ): Pick<YogaServerOptions<Record<string, unknown>, Record<string, unknown>>, 'graphiql' | 'renderGraphiQL'> {
   if (!config.graphiql) return { graphiql: false };
-  const options = pageOptions(config.graphiqlDemo);
+  const options = pageOptions(config.graphiqlDemo, config.graphiqlDemoAuthorization);
   const json = JSON.stringify(options);
   // render-graphiql embeds the options as JSON inside a <script>: nothing may close it.
   if (json.includes('<')) throw new Error('GraphiQL options must not contain "<"');

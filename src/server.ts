@@ -3,7 +3,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ConfigError, loadConfig, type GatewayConfig } from './config.ts';
-import { createGateway } from './gateway.ts';
+import { createGateway, type Gateway } from './gateway.ts';
 import { createLogger } from './logger.ts';
 import { installProcessHandlers } from './process-handlers.ts';
 import type { Emulator } from './emulator/index.ts';
@@ -29,6 +29,7 @@ const tracing = config.otel.endpoint
   : undefined;
 
 let emulator: Emulator | undefined;
+const banner: string[] = [];
 const needsIdaas = !config.idaas.endpoint;
 const needsIam = config.iam.endpoints.length === 0;
 if (config.emulator.enabled && (needsIdaas || needsIam)) {
@@ -37,11 +38,22 @@ if (config.emulator.enabled && (needsIdaas || needsIam)) {
   if (needsIdaas) {
     config.idaas.endpoint = emulator.url;
     config.graphiqlDemo = true; // GraphiQL pre-fills the demo data and Authorization header
+    if (config.auth.mode === 'broker') banner.push(...(await (await import('./broker/demo.ts')).fillDemoBroker(config, emulator)).lines);
   }
   if (needsIam) config.iam.endpoints = [{ name: 'emulator', url: emulator.url }];
 }
 
-const gateway = createGateway(config, { logger, defaultMetrics: true });
+let gateway: Gateway;
+try {
+  // Broker mode's services (Cedar's WebAssembly among them) are loaded only in broker mode.
+  const broker = config.auth.mode === 'broker' ? (await import('./broker/index.ts')).startBroker(config) : undefined;
+  gateway = createGateway(config, { logger, defaultMetrics: true, broker });
+} catch (e) {
+  // A policy that does not validate, an audit log that cannot be opened, a missing setting.
+  console.error(`token-gateway: ${(e as Error).message}`);
+  await emulator?.close();
+  process.exit(2);
+}
 const server = createServer(gateway);
 server.keepAliveTimeout = 65_000;
 await new Promise<void>((resolve, reject) => {
@@ -55,7 +67,7 @@ const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}/graphql`;
 const lines = [`token-gateway listening on ${url}${config.graphiql ? '  (open it in a browser for GraphiQL)' : ''}`];
 if (emulator) {
   lines.push(`embedded upstream emulator on ${emulator.url} for: ${[needsIdaas && 'IDaaS PAM', needsIam && 'IAM'].filter(Boolean).join(', ')}`);
-  lines.push((await import('./emulator/describe.ts')).describeDemoData());
+  lines.push((await import('./emulator/describe.ts')).describeDemoData(), ...banner);
 }
 console.log(lines.join('\n'));
 logger.info({ url, emulator: emulator?.url }, 'listening');
@@ -87,4 +99,12 @@ async function shutdown(signal: string) {
   process.exit(0);
 }
 process.on('SIGTERM', () => void shutdown('SIGTERM'));
+// Broker mode: `kill -HUP` re-reads POLICY_FILE; a policy that fails keeps the one in force.
+process.on('SIGHUP', () => {
+  const policy = gateway.services.broker?.policy;
+  if (!policy) return logger.info('SIGHUP: nothing to reload (forward mode)');
+  const result = policy.reload();
+  if (result.ok) logger.info({ policyFile: gateway.services.broker!.config.policyFile }, 'policy reloaded');
+  else logger.error({ reason: result.error }, 'policy reload failed: the previous policy stays in force');
+});
 process.on('SIGINT', () => void shutdown('SIGINT'));

@@ -7,6 +7,7 @@ import { createGateway, type Gateway } from '../src/gateway.ts';
 import { createLogger } from '../src/logger.ts';
 import { startEmulator, type Emulator, type EmulatorOptions } from '../src/emulator/index.ts';
 import { DEMO_ACCESS_TOKENS } from '../src/emulator/fixtures.ts';
+import { startBroker } from '../src/broker/index.ts';
 
 export interface Stack {
   emulator: Emulator;
@@ -27,7 +28,7 @@ export interface GqlResult<T> {
 export const FULL = { authorization: `Bearer ${DEMO_ACCESS_TOKENS.full.token}` };
 
 export async function startStack(
-  overrides: (c: GatewayConfig) => Partial<GatewayConfig> = () => ({}),
+  overrides: (c: GatewayConfig, emulator: Emulator) => Partial<GatewayConfig> = () => ({}),
   emulatorOptions: EmulatorOptions = {},
 ): Promise<Stack> {
   const emulator = await startEmulator({ port: 0, ...emulatorOptions });
@@ -53,7 +54,9 @@ export async function startStack(
       cb();
     },
   });
-  const gateway = createGateway({ ...config, ...overrides(config) }, { logger: createLogger('trace', sink) });
+  const final = { ...config, ...overrides(config, emulator) };
+  const broker = final.auth.mode === 'broker' ? startBroker(final) : undefined;
+  const gateway = createGateway(final, { logger: createLogger('trace', sink), broker });
   return {
     emulator,
     gateway,
@@ -78,7 +81,7 @@ export const unlimitedRetryBudget = (c: GatewayConfig): Partial<GatewayConfig> =
  * A test file's usual stack: started before its tests, closed after them, the emulator reset
  * before each test. Returns a stand-in that forwards to the running stack.
  */
-export function useStack(overrides?: (c: GatewayConfig) => Partial<GatewayConfig>): Stack {
+export function useStack(overrides?: (c: GatewayConfig, emulator: Emulator) => Partial<GatewayConfig>): Stack {
   let running: Stack | undefined;
   beforeAll(async () => {
     running = await startStack(overrides);

@@ -44,6 +44,58 @@ export const DEMO_ACCESS_TOKENS = {
   },
 } satisfies Record<string, DemoAccessToken>;
 
+export interface M2mClientFixture {
+  clientId: string;
+  clientSecret: string;
+  /** PKCS#8 PEM of the client's RSA key, for private_key_jwt. */
+  privateKeyPem: string;
+  /** Scopes the client may ask for. */
+  scopes: string[];
+  /** Instances its access tokens are valid for. */
+  instances: string[];
+}
+
+/**
+ * The M2M application of the broker mode, registered with the emulator's token endpoint.
+ * The key below is a demo key generated once for the emulator: it is not a secret, guards
+ * nothing real, and must never be used outside the emulator.
+ */
+export const DEMO_M2M_CLIENT: M2mClientFixture = {
+  clientId: 'demo-m2m-client',
+  clientSecret: 'demo-m2m-client-secret-not-a-secret',
+  privateKeyPem: `-----BEGIN PRIVATE KEY-----
+MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQCJjUwCGLIQbI+n
+Y13cqz7jGkvmjTYEdEIYb+6Wn2jTVFctBLFrgmigZv1L4VKzg7UlrZAq9oi52Drw
+reK9yHaEvP7wQXi2O8oxe2ThapURoI5VjjoqjpweC+JCajPjef8wC8aGDi+ma2kY
+IQFABbYkejQRNxhbXsIl5HSZZ92Kjw2hLUgr5EkRtnVNXmM9xW5zCYMtXFpOrILd
+B3rhfw6TSB2Kk25wbEOx4sB3tNO6wgvE+luLCe6d1LXub/+VAH99i2XOU7EfDoJ4
+UfhWWFORaoRBAzJmNd9SY/jyifOXKQJctOWfL+QJFP/YNuPJqHNqLeedzOzrF8VJ
+cc0hbW8rAgMBAAECggEAJPTZnxaTgOYqEocYCNnZo5rFGcSG5tt1hqtMJxvdRio6
+4dWI9aGsCqyhEWoQljqkyOLBAUoLoiL+cvvFF8hsT22X8WUl0ZBu2qyUhhvkwT+p
+/kKgTh7Swx/eQonWNx/n+DixtgLJuqTRL7Jua40dSt+qbZWn7aSf9R5UVYMaesdf
+u4YTF4/jkGFpfD5Un3Z1NBiE6+XBZM/B5xYKgXoqC8hT5bA3IhhkKHa42EQOyll4
+Rzxi7ALywn8bWPBPBNwQg4bfOCHihG/r7YLvp4DMa2mkQopfmdoDJYDRrMCC3yyt
++Vyg9fPcQXbtI9vcTTwGABalBD/dD+rAYzKgy0bpwQKBgQDAlK1mr1ltIX+Awev+
+svZVoKG4s2NCbJb1JwDVsymIMrwbGIA6cqWU5C0gkddOh7ochWmob7wXBAe284VH
+GU6/9YCfUIgprgOi83Zyx3KQ1VvAK5hmm9I8j9vzDVtylIzONLln06gsUaICEN95
+zSkntA4P02amSo8+uIqnegnXDwKBgQC22XiSx0lycMgzRTKkUAb5f0a+bqbmpXg0
+KybXFddGyPWf18mCHlmb1RyKZSeB9z5Ubaw74eCk7SsfbiCwf7hqg6GXKtlypXaS
+U3EjeQZFSlV81zX1t6PEQ7HoJ638a6UzfJ5otIv9MWm07XoSgTP+4vPrZ7JwvBoG
+p2xhlZkGJQKBgQCp/tQub50V+1rs0sG6fEl8fqYjP57gFLEQyJQxD80aoAZyOKeA
+cJF/pAe9119iv+bmpFIHUFKNUo5ozgAZKdrdEh6vA0ye1i/5mMY3PZ4BAYXTVeha
+szPbJ/Y1T9Yoh77fi6UaZLjwHkNPZYuPni21EXjUOX1ET06xQ/+JJO4ouwKBgEbB
+90/NgNWhYUe94nAFa/2GzEiLJ1kf9Vkyza/0Cr+gqrR1W8xXlFOib436wQQhOmSP
+oFP3/+eyw7pA8rN6aVIGqDSIZ2dfMnhDhAe3IL8Vmelams4Ah4Y+sAzntgN1YJOB
+CQf5viZ3xbE3KMMabpWXG88f7MSFdgjXJzDIJFRlAoGAR1nQwVRRVWT/kJPHDEBC
+yVeMoXKfv55KnoEn65e0nDRraguE+f+xKhEdmg6U8xTFCR+UnNB8tjirfXhc5dH6
+Gionf19lTEhg7YdbeyNKaiVazXurFBXnv9IkQtVKQ+OYnRrbaOchftLfJRoxdXEy
+34YoZrusgDfavRdHEinhWG0=
+-----END PRIVATE KEY-----
+`,
+  scopes: [IDAAS_SCOPES.all, IDAAS_SCOPES.read, IDAAS_SCOPES.obtain, IDAAS_SCOPES.roleCredential],
+  instances: [DEMO_INSTANCE_ID, DEMO_OTHER_INSTANCE_ID],
+};
+
 export interface CredentialProviderFixture {
   credentialProviderId: string;
   identifier: string;
@@ -161,6 +213,22 @@ export const DEMO_CLOUD_ACCOUNT_ROLES = {
 export const ROLE_CREDENTIAL_DURATION = { default: 3600, min: 900, max: 43_200 } as const;
 /** Lifetime of a JWT minted by obtainJwt. */
 export const JWT_LIFETIME_SECONDS = 3600;
+
+// ---------------------------------------------------------------- OIDC callers (broker mode)
+
+/** The `aud` the emulator's OIDC issuer puts in caller tokens (the gateway's CALLER_AUDIENCE). */
+export const DEMO_CALLER_AUDIENCE = 'token-gateway';
+
+export interface DemoCaller {
+  subject: string;
+  groups: string[];
+}
+
+/** Callers of the gateway; `emulator.oidc.sign({ sub: c.subject, groups: c.groups })` makes their tokens. */
+export const DEMO_CALLERS = {
+  admin: { subject: 'alice', groups: ['platform-admins'] },
+  reader: { subject: 'bob', groups: ['readers'] },
+} satisfies Record<string, DemoCaller>;
 
 // ---------------------------------------------------------------- IAM (Keystone v3 style)
 

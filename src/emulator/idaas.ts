@@ -15,6 +15,7 @@ import {
 } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { EmuError, type Dialect, type EmuRequest, type EmulatorState, type Route } from './core.ts';
+import type { TokenRegistry } from './oauth.ts';
 import {
   DEMO_ACCESS_TOKENS,
   DEMO_AUTHENTICATION_TOKENS,
@@ -53,13 +54,15 @@ export function idaasJwtIssuer(instanceId: string): string {
 const INSTANCE = '([^/]+)';
 const pattern = (rest: string) => new RegExp(`^/v2/${INSTANCE}/${rest}$`);
 
-export function idaasRoutes(_state: EmulatorState): Route[] {
+/** `issued`: the token endpoint's registry (oauth.ts), whose live tokens PAM accepts too. */
+export function idaasRoutes(_state: EmulatorState, issued?: TokenRegistry): Route[] {
   // Per emulator: a fresh signing key, cursor secret and rate-limit windows, so nothing
   // minted by one emulator is accepted by another. (The clock arrives as `req.now`.)
   const ctx: Ctx = {
     limiter: new RateLimiter(IDAAS_RATE_LIMIT_PER_SECOND),
     cursors: new CursorCodec(),
     signer: new JwtSigner(),
+    issued,
   };
   return [
     {
@@ -101,6 +104,7 @@ interface Ctx {
   limiter: RateLimiter;
   cursors: CursorCodec;
   signer: JwtSigner;
+  issued: TokenRegistry | undefined;
 }
 
 // ---------------------------------------------------------------- authorization
@@ -126,7 +130,7 @@ function authorize(req: EmuRequest, scope: string, ctx: Ctx): string {
   const header = req.headers.authorization;
   const m = typeof header === 'string' ? /^Bearer +([\x21-\x7e]+) *$/i.exec(header) : null;
   if (!m) throw invalidToken('The request carries no valid "Authorization: Bearer <access token>" header.');
-  const token = TOKENS_BY_VALUE.get(m[1]!);
+  const token = TOKENS_BY_VALUE.get(m[1]!) ?? ctx.issued?.lookup(m[1]!, req.now);
   if (!token) throw invalidToken('The access token is invalid or expired.');
 
   // Throttled per token, before any lookup, like the real API gateway in front of IDaaS.
@@ -160,7 +164,7 @@ export class RateLimiter {
     const second = Math.floor(nowMs / 1000);
     const w = this.windows.get(key);
     if (!w || w.second !== second) {
-      // Keys are only ever authenticated demo tokens, so this map stays tiny.
+      // Keys are only ever authenticated tokens (demo ones, and the few the token endpoint issued), so this map stays small.
       this.windows.set(key, { second, count: 1 });
       return true;
     }

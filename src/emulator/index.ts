@@ -17,6 +17,8 @@ import {
 } from './core.ts';
 import { idaasDialect, idaasRoutes } from './idaas.ts';
 import { iamDialect, iamRoutes, IamDirectory } from './iam.ts';
+import { TokenRegistry, oauthRoutes } from './oauth.ts';
+import { OidcIssuer, controlOidcToken, type OidcApi } from './oidc.ts';
 
 export type { Fault, RouteCounters } from './core.ts';
 
@@ -44,6 +46,8 @@ export interface EmulatorOptions {
   latencyMs?: number;
   /** Serve the control API (faults, counters, clock). On by default. */
   control?: boolean;
+  /** Lifetime of access tokens issued by the IDaaS token endpoint (default 3600). */
+  accessTokenTtlSeconds?: number;
 }
 
 export interface Emulator {
@@ -57,13 +61,20 @@ export interface Emulator {
   reset(): void;
   /** Moves the emulator's clock forward (lockouts, expiry). */
   advanceClock(ms: number): void;
+  /** Forgets every access token the IDaaS token endpoint issued: PAM then answers 401 invalid_token. */
+  revokeAccessTokens(): void;
   close(): Promise<void>;
+  /** The demo OIDC issuer of the gateway's callers (broker mode). */
+  oidc: OidcApi;
 }
 
 export async function startEmulator(options: EmulatorOptions = {}): Promise<Emulator> {
   const state = new EmulatorState();
   const iam = new IamDirectory(state);
-  const routes: Route[] = [...idaasRoutes(state), ...iamRoutes(iam)];
+  const issuedTokens = new TokenRegistry(options.accessTokenTtlSeconds);
+  let url = '';
+  const oidc = new OidcIssuer(state, () => url);
+  const routes: Route[] = [...idaasRoutes(state, issuedTokens), ...oauthRoutes(issuedTokens), ...iamRoutes(iam), ...oidc.routes()];
   const latencyMs = options.latencyMs ?? 0;
   const control = options.control ?? true;
 
@@ -72,6 +83,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     state.resetCounters();
     state.clockOffsetMs = 0;
     iam.reset();
+    issuedTokens.reset();
   };
 
   async function handleControl(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
@@ -98,6 +110,20 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
         if (typeof advanceMs !== 'number' || !Number.isFinite(advanceMs)) return reply(400, { error: 'advanceMs must be a number' });
         state.clockOffsetMs += advanceMs;
         return reply(200, { now: new Date(state.now()).toISOString() });
+      }
+      if (req.method === 'POST' && sub === '/oidc/token') {
+        const { status, body } = await controlOidcToken(oidc, JSON.parse((await readBody(req)).toString('utf8')));
+        return reply(status, body);
+      }
+      if (req.method === 'POST' && sub === '/idaas/revoke-access-tokens') {
+        issuedTokens.revokeAll();
+        return reply(204);
+      }
+      if (req.method === 'POST' && sub === '/idaas/access-token-ttl') {
+        const { seconds } = JSON.parse((await readBody(req)).toString('utf8')) as { seconds?: unknown };
+        if (!Number.isInteger(seconds) || (seconds as number) < 1) return reply(400, { error: 'seconds must be a positive integer' });
+        issuedTokens.setTtlSeconds(seconds as number);
+        return reply(200, { seconds });
       }
       if (req.method === 'POST' && sub === '/reset') {
         reset();
@@ -195,14 +221,17 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   });
   const { port } = server.address() as AddressInfo;
   const host = options.host && options.host !== '0.0.0.0' ? options.host : '127.0.0.1';
+  url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
 
   return {
-    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    url,
     state,
+    oidc,
     inject: (fault) => void state.faults.push({ ...fault }),
     counters: () => state.snapshot(),
     reset,
     advanceClock: (ms) => void (state.clockOffsetMs += ms),
+    revokeAccessTokens: () => issuedTokens.revokeAll(),
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -68,6 +68,19 @@ export class GatewayMetrics {
     registers: [this.registry],
   });
 
+  readonly policyDecisions = new Counter({
+    name: 'policy_decisions_total',
+    help: 'Broker mode: Cedar policy decisions by action and decision (allow, deny).',
+    labelNames: ['action', 'decision'] as const,
+    registers: [this.registry],
+  });
+
+  readonly auditFailures = new Counter({
+    name: 'audit_write_failures_total',
+    help: 'Broker mode: audit lines that could not be written (each refused a mint).',
+    registers: [this.registry],
+  });
+
   constructor(defaultMetrics = true) {
     if (defaultMetrics) collectDefaultMetrics({ register: this.registry });
   }

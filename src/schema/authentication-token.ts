@@ -118,6 +118,16 @@ function decodeOrFail<T>(decode: () => T): T {
   }
 }
 
+/** The JWT's own `exp` for the audit line, when it has one. */
+function jwtExpiry(value: string): Date | undefined {
+  try {
+    const { exp } = decodeJwt(value);
+    return typeof exp === 'number' ? new Date(exp * 1000) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 const ObtainJwtInput = builder.inputType('ObtainJwtAuthenticationTokenInput', {
   fields: (t) => ({
     instanceId: t.string({ required: true, validate: instanceIdRule }),
@@ -147,7 +157,11 @@ builder.mutationField('obtainJwtAuthenticationToken', (t) =>
     description: 'Mints a JWT for an authentication token (IDaaS PAM obtainJwt). Needs the scope `urn:cloud:idaas:pam|authentication_token:obtain`. Never retried.',
     args: { input: t.arg({ type: ObtainJwtInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
-      const r = await ctx.idaas().obtainJwt(input);
+      const r = await ctx.access.mint(
+        { action: 'obtainJwtAuthenticationToken', resource: { type: 'Consumer', id: input.consumerId, instanceId: input.instanceId } },
+        (upstreams) => upstreams.idaas().obtainJwt(input),
+        (minted) => ({ secret: minted.jwt.value, expiresAt: jwtExpiry(minted.jwt.value) ?? minted.authenticationToken.expiresAt }),
+      );
       return {
         authenticationToken: { ...r.authenticationToken, credentialProviderIdentifier: input.credentialProviderIdentifier ?? null },
         jwt: r.jwt,

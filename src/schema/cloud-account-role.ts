@@ -66,6 +66,8 @@ const AccessCredentialRef = builder.objectRef<AccessCredentialShape>('CloudAccou
 });
 
 export const ROLE_DURATION = { min: 900, max: 43_200 } as const;
+/** The duration the policy decides on, and the upstream is asked for, when the input names none (broker mode). */
+export const BROKER_DEFAULT_DURATION = 3600;
 
 const ObtainInput = builder.inputType('ObtainCloudAccountRoleAccessCredentialInput', {
   fields: (t) => ({
@@ -73,7 +75,7 @@ const ObtainInput = builder.inputType('ObtainCloudAccountRoleAccessCredentialInp
     cloudAccountRoleExternalId: t.string({ required: true, validate: idRule(1024) }),
     durationSeconds: t.int({
       required: false,
-      description: `Lifetime of the credential, ${ROLE_DURATION.min}-${ROLE_DURATION.max} s; the upstream's default when omitted.`,
+      description: `Lifetime of the credential, ${ROLE_DURATION.min}-${ROLE_DURATION.max} s. When omitted: the upstream's default, or ${BROKER_DEFAULT_DURATION} s in broker mode (what the policy decides on).`,
       validate: z.number().int().min(ROLE_DURATION.min).max(ROLE_DURATION.max),
     }),
   }),
@@ -96,7 +98,20 @@ builder.mutationField('obtainCloudAccountRoleAccessCredential', (t) =>
       'Issues a temporary credential for a cloud account role (IDaaS PAM obtainAccessCredential). Needs the scope `urn:cloud:idaas:pam|cloud_account_role:obtain_access_credential`. Never retried.',
     args: { input: t.arg({ type: ObtainInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
-      const r = await ctx.idaas().obtainAccessCredential(input);
+      // In broker mode the policy sees the duration, so the upstream is asked for exactly that.
+      const durationSeconds = input.durationSeconds ?? (ctx.access.mode === 'broker' ? BROKER_DEFAULT_DURATION : undefined);
+      const r = await ctx.access.mint(
+        {
+          action: 'obtainCloudAccountRoleAccessCredential',
+          resource: { type: 'CloudAccountRole', id: input.cloudAccountRoleExternalId, instanceId: input.instanceId },
+          context: { durationSeconds: durationSeconds ?? BROKER_DEFAULT_DURATION },
+        },
+        (upstreams) => upstreams.idaas().obtainAccessCredential({ ...input, durationSeconds }),
+        ({ accessCredential: c }) => ({
+          secret: c.alibabaCloudStsToken?.accessKeySecret ?? c.awsStsToken?.secretAccessKey,
+          expiresAt: c.expiresAt,
+        }),
+      );
       return { cloudAccountRole: { ...r.cloudAccountRole, instanceId: input.instanceId }, accessCredential: r.accessCredential };
     },
   }),

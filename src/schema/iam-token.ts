@@ -4,8 +4,8 @@ import { z } from 'zod';
 import { builder } from './builder.ts';
 import { CredentialRef } from './credential.ts';
 import { idRule } from './inputs.ts';
-import type { IamToken } from '../upstreams/iam/client.ts';
-import type { KeystoneRef, KeystoneScope } from '../upstreams/iam/client.ts';
+import { iamEndpoint, type IamClient, type IamToken, type KeystoneRef, type KeystoneScope } from '../upstreams/iam/client.ts';
+import type { Context } from '../context.ts';
 
 // ---------------------------------------------------------------- output types
 
@@ -114,7 +114,7 @@ const IamTokenRef = builder.objectRef<IamToken>('IamToken').implement({
     endpoint: t.field({
       type: IamEndpointRef,
       description: 'The configured endpoint that issued it.',
-      resolve: (tok, _a, ctx) => ({ name: tok.endpoint, isDefault: ctx.iam().endpoints[0]?.name === tok.endpoint }),
+      resolve: (tok, _a, ctx) => ({ name: tok.endpoint, isDefault: ctx.services.config.iam.endpoints[0]?.name === tok.endpoint }),
     }),
   }),
 });
@@ -123,7 +123,7 @@ builder.queryField('iamEndpoints', (t) =>
   t.field({
     type: [IamEndpointRef],
     description: 'The configured IAM endpoints, by name; the first is the default.',
-    resolve: (_r, _a, ctx) => ctx.iam().endpoints.map((e, i) => ({ name: e.name, isDefault: i === 0 })),
+    resolve: (_r, _a, ctx) => ctx.services.config.iam.endpoints.map((e, i) => ({ name: e.name, isDefault: i === 0 })),
   }),
 );
 
@@ -226,6 +226,22 @@ function keystoneScope(s: ScopeInput | null | undefined): KeystoneScope | null {
   return { domain: keystoneRef(s.domain!) };
 }
 
+/** An IAM sign-in through the access layer: the policy's resource is the endpoint's configured name. */
+async function mintIamToken(
+  ctx: Context,
+  action: 'createIamToken' | 'createScopedIamToken',
+  endpoint: string | null | undefined,
+  run: (iam: IamClient) => Promise<IamToken>,
+) {
+  // An unknown name is the client's mistake, reported before any policy decision.
+  const { name } = iamEndpoint(ctx.services.config.iam.endpoints, endpoint);
+  return ctx.access.mint(
+    { action, resource: { type: 'IamEndpoint', id: name } },
+    (upstreams) => run(upstreams.iam()),
+    (token) => ({ secret: token.value, expiresAt: token.expiresAt }),
+  );
+}
+
 builder.mutationField('createIamToken', (t) =>
   t.field({
     type: IamTokenRef,
@@ -234,7 +250,7 @@ builder.mutationField('createIamToken', (t) =>
       'Signs a user in with a password (and the virtual MFA passcode when the account has MFA): `POST /v3/auth/tokens`. MFA_REQUIRED tells a frontend to ask for the passcode. A rejected password is never retried.',
     args: { input: t.arg({ type: CreateInput, required: true }) },
     resolve: (_r, { input }, ctx) =>
-      ctx.iam().createToken({
+      mintIamToken(ctx, 'createIamToken', input.endpoint, (iam) => iam.createToken({
         endpoint: input.endpoint,
         password: input.password
           ? {
@@ -249,7 +265,7 @@ builder.mutationField('createIamToken', (t) =>
         receipt: input.receipt,
         scope: keystoneScope(input.scope),
         includeCatalog: input.includeCatalog ?? true,
-      }),
+      })),
   }),
 );
 
@@ -260,11 +276,11 @@ builder.mutationField('createScopedIamToken', (t) =>
     description: 'Turns an unscoped (e.g. federated) token into a project- or domain-scoped one (method `token`).',
     args: { input: t.arg({ type: CreateScopedInput, required: true }) },
     resolve: (_r, { input }, ctx) =>
-      ctx.iam().createToken({
+      mintIamToken(ctx, 'createScopedIamToken', input.endpoint, (iam) => iam.createToken({
         endpoint: input.endpoint,
         token: input.token,
         scope: keystoneScope(input.scope),
         includeCatalog: input.includeCatalog ?? true,
-      }),
+      })),
   }),
 );

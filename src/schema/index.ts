@@ -6,6 +6,7 @@ import './instance.ts';
 import './authentication-token.ts';
 import './cloud-account-role.ts';
 import './iam-token.ts';
+import './viewer.ts';
 
 export const schema = builder.toSchema();
 

@@ -26,6 +26,15 @@ export interface CreateTokenParams {
 
 export type IamToken = IamTokenBody & { value: string; endpoint: string };
 
+/** The configured endpoint a client names (the first when it names none). */
+export function iamEndpoint(endpoints: readonly IamEndpoint[], name?: string | null): IamEndpoint {
+  if (endpoints.length === 0) throw badInput('No IAM endpoint is configured.');
+  if (name == null) return endpoints[0]!;
+  const found = endpoints.find((e) => e.name === name);
+  if (!found) throw badInput(`Unknown IAM endpoint "${name}". Configured: ${endpoints.map((e) => e.name).join(', ')}.`);
+  return found;
+}
+
 export class IamClient {
   constructor(
     private readonly http: UpstreamHttp,
@@ -35,11 +44,7 @@ export class IamClient {
   ) {}
 
   endpoint(name?: string | null): IamEndpoint {
-    if (this.endpoints.length === 0) throw badInput('No IAM endpoint is configured.');
-    if (name == null) return this.endpoints[0]!;
-    const found = this.endpoints.find((e) => e.name === name);
-    if (!found) throw badInput(`Unknown IAM endpoint "${name}". Configured: ${this.endpoints.map((e) => e.name).join(', ')}.`);
-    return found;
+    return iamEndpoint(this.endpoints, name);
   }
 
   /** POST /v3/auth/tokens. Never retried: a rejected password counts towards the IAM's lockout. */

@@ -1,8 +1,8 @@
 // IDaaS PAM client: one method per upstream operation, named as the upstream names them.
 // Path values are validated by the schema layer and encoded here, so no input can change
 // the upstream path or host.
-import type { RequestScope, UpstreamHttp } from '../http.ts';
-import { GatewayError } from '../../errors.ts';
+import type { BodyReader, RequestScope, UpstreamHttp, UpstreamRequest } from '../http.ts';
+import { GatewayError, UpstreamError } from '../../errors.ts';
 import {
   authenticationTokenPageReader,
   obtainAccessCredentialSchema,
@@ -25,14 +25,23 @@ export interface ListAuthenticationTokensParams {
   maxResults: number;
 }
 
+/**
+ * What the gateway sends as IDaaS's `Authorization`: the caller's own header (forward mode), or
+ * the gateway's M2M access token (broker mode), which can be renewed after PAM rejects it.
+ */
+export interface IdaasCredential {
+  authorization(): string | Promise<string>;
+  /** PAM answered 401 invalid_token for this value: drop it, so that the next `authorization()` is new. */
+  renew?(rejected: string): void;
+}
+
 const bool = (v: boolean | null | undefined) => (v === null || v === undefined ? undefined : String(v));
 
 export class IdaasClient {
   constructor(
     private readonly http: UpstreamHttp,
     private readonly endpoints: IdaasEndpoints,
-    /** The caller's `Authorization` header, forwarded verbatim. */
-    private readonly authorization: string,
+    private readonly credential: IdaasCredential,
     private readonly scope: RequestScope = {},
   ) {}
 
@@ -42,20 +51,39 @@ export class IdaasClient {
     return url;
   }
 
-  private common(instanceId: string) {
-    return {
-      service: 'idaas' as const,
-      baseUrl: this.base(instanceId),
-      headers: { authorization: this.authorization },
-      secrets: [this.authorization, this.authorization.replace(/^Bearer\s+/i, '')],
-      ...this.scope,
-    };
+  /**
+   * One PAM call with the credential. A renewable credential that PAM calls `invalid_token` (say
+   * the M2M token was revoked or the clock jumped) is renewed once and the call made once more:
+   * PAM refused it before doing anything, so even a minting call is safe to repeat.
+   */
+  private async send<T>(instanceId: string, req: Omit<UpstreamRequest, 'service' | 'baseUrl'>, reader: BodyReader<T>): Promise<T> {
+    const baseUrl = this.base(instanceId);
+    const attempt = (authorization: string) =>
+      this.http.call(
+        {
+          ...req,
+          service: 'idaas',
+          baseUrl,
+          headers: { authorization },
+          secrets: [authorization, authorization.replace(/^Bearer\s+/i, '')],
+          ...this.scope,
+        },
+        reader,
+      );
+    const authorization = await this.credential.authorization();
+    try {
+      return (await attempt(authorization)).data;
+    } catch (e) {
+      if (!this.credential.renew || !(e instanceof UpstreamError) || e.upstream.status !== 401 || e.upstream.code !== 'invalid_token') throw e;
+      this.credential.renew(authorization);
+      return (await attempt(await this.credential.authorization())).data;
+    }
   }
 
   async listAuthenticationTokens(p: ListAuthenticationTokensParams): Promise<AuthenticationTokenPage> {
-    const { data } = await this.http.call(
+    return this.send(
+      p.instanceId,
       {
-        ...this.common(p.instanceId),
         operation: 'listAuthenticationTokens',
         method: 'GET',
         path: `/v2/${encodeURIComponent(p.instanceId)}/authenticationTokens`,
@@ -72,13 +100,12 @@ export class IdaasClient {
       },
       authenticationTokenPageReader(p.credentialProviderIdentifier),
     );
-    return data;
   }
 
   async obtainJwt(p: { instanceId: string; consumerId: string; authenticationTokenId: string }) {
-    const { data } = await this.http.call(
+    return this.send(
+      p.instanceId,
       {
-        ...this.common(p.instanceId),
         operation: 'obtainJwt',
         method: 'POST',
         path: `/v2/${encodeURIComponent(p.instanceId)}/authenticationTokens/_/actions/obtainJwt`,
@@ -87,13 +114,12 @@ export class IdaasClient {
       },
       obtainJwtSchema,
     );
-    return data;
   }
 
   async obtainAccessCredential(p: { instanceId: string; cloudAccountRoleExternalId: string; durationSeconds?: number | null }) {
-    const { data } = await this.http.call(
+    return this.send(
+      p.instanceId,
       {
-        ...this.common(p.instanceId),
         operation: 'obtainAccessCredential',
         method: 'GET',
         path: `/v2/${encodeURIComponent(p.instanceId)}/cloudAccountRoles/_/actions/obtainAccessCredential`,
@@ -106,6 +132,5 @@ export class IdaasClient {
       },
       obtainAccessCredentialSchema,
     );
-    return data;
   }
 }
