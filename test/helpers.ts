@@ -8,6 +8,9 @@ import { createLogger } from '../src/logger.ts';
 import { startEmulator, type Emulator, type EmulatorOptions } from '../src/emulator/index.ts';
 import { DEMO_ACCESS_TOKENS } from '../src/emulator/fixtures.ts';
 import { startBroker } from '../src/broker/index.ts';
+import type { AuthConfig, BrokerConfig } from '../src/config.ts';
+import { DEMO_CALLER_AUDIENCE, DEMO_M2M_CLIENT } from '../src/emulator/fixtures.ts';
+import { IDAAS_TOKEN_PATH } from '../src/emulator/oauth.ts';
 
 export interface Stack {
   emulator: Emulator;
@@ -135,4 +138,27 @@ export function fieldFailure(r: GqlResult<any>, code: string, field: string) {
   expect(err.path).toEqual([field]);
   expect(r.data?.[field]).toBeNull();
   return err;
+}
+
+/** An audit HMAC key for tests (the contract's minimum is 32 characters). */
+export const TEST_AUDIT_KEY = 'test-audit-hmac-key-0123456789abcdef';
+
+/**
+ * Broker mode on the emulator: its token endpoint and demo M2M client, its OIDC issuer for
+ * callers, the repo's demo policy. `auditLog` is required: each suite reads its own.
+ */
+export function brokerAuth(emulator: Emulator, settings: Partial<BrokerConfig> & { auditLog: string }): AuthConfig {
+  return {
+    mode: 'broker',
+    tokenEndpoint: `${emulator.url}${IDAAS_TOKEN_PATH}`,
+    clientId: DEMO_M2M_CLIENT.clientId,
+    clientSecret: DEMO_M2M_CLIENT.clientSecret,
+    clientAuth: 'client_secret_basic',
+    privateKeyFile: undefined,
+    scope: 'urn:cloud:idaas:pam|.all',
+    caller: { issuer: emulator.oidc.issuer, audience: DEMO_CALLER_AUDIENCE, jwksUrl: undefined, groupsClaim: 'groups' },
+    policyFile: 'policies/demo.cedar',
+    auditHmacKey: TEST_AUDIT_KEY,
+    ...settings,
+  };
 }

@@ -8,8 +8,8 @@ import { fileURLToPath } from 'node:url';
 import type { BrokerConfig, GatewayConfig } from '../config.ts';
 import type { Emulator } from '../emulator/index.ts';
 import { DEMO_CALLER_AUDIENCE, DEMO_CALLERS, DEMO_M2M_CLIENT } from '../emulator/fixtures.ts';
+import { IDAAS_TOKEN_PATH } from '../emulator/oauth.ts';
 
-export const TOKEN_ENDPOINT_PATH = '/api/v2/iauths_system/oauth2/token';
 
 /** policies/demo.cedar beside src/ (tsx) or dist/ (the bundle). */
 function demoPolicyFile(): string {
@@ -33,7 +33,7 @@ export async function fillDemoBroker(config: GatewayConfig, emulator: Emulator):
   config.auth = {
     ...given,
     mode: 'broker',
-    tokenEndpoint: given.tokenEndpoint ?? `${emulator.url}${TOKEN_ENDPOINT_PATH}`,
+    tokenEndpoint: given.tokenEndpoint ?? `${emulator.url}${IDAAS_TOKEN_PATH}`,
     clientId: given.clientId ?? DEMO_M2M_CLIENT.clientId,
     clientSecret: given.clientSecret ?? (ownClient ? undefined : DEMO_M2M_CLIENT.clientSecret),
     clientAuth: given.clientAuth ?? 'client_secret_basic',
