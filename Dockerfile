@@ -24,6 +24,8 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts && npm cache clean --force
 COPY --from=build /app/dist ./dist
 COPY schema.graphql ./
+# The Cedar schema the broker mode validates POLICY_FILE against, and the demo policy.
+COPY policies ./policies
 USER node
 EXPOSE 4000
 HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \

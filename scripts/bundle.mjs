@@ -20,6 +20,9 @@ await build({
   legalComments: 'linked',
   // Some bundled dependencies are CommonJS and call require().
   banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
+  // Cedar's WebAssembly loader reads its .wasm beside itself (__dirname): loaded from
+  // node_modules (a production dependency), only in broker mode.
+  external: ['@cedar-policy/cedar-wasm'],
   logLevel: 'warning',
 });
 console.log('built dist/server.mjs');
