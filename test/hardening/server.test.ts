@@ -2,6 +2,9 @@
 // PORT=0 and prints its URL, answers, drains in-flight requests on SIGTERM and exits 0 within
 // the grace, and refuses bad configuration before it listens, one clear line per problem.
 import { spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -205,6 +208,21 @@ describe('npm run build (the bundle the container runs)', () => {
 
     r.proc.kill('SIGTERM');
     expect(await within(15_000, 'exit after SIGTERM', r.exited)).toEqual({ code: 0, signal: null });
+
+    // Broker mode from the bundle: Cedar's WebAssembly (kept out of the bundle) loads, and the
+    // demo caller signs in.
+    const auditDir = mkdtempSync(join(tmpdir(), 'bundle-broker-'));
+    const b = start({ PORT: '0', AUTH_MODE: 'broker', AUDIT_LOG: join(auditDir, 'audit.log') }, ['dist/server.mjs']);
+    const brokerUrl = await urlOf(b);
+    const alice = /alice \(platform-admins\):\n {4}Authorization: (Bearer \S+)/.exec(b.stdout())![1]!;
+    const viewer = await fetch(brokerUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: alice },
+      body: JSON.stringify({ query: '{ viewer { mode subject } }' }),
+    });
+    expect(((await viewer.json()) as any).data.viewer).toEqual({ mode: 'BROKER', subject: 'alice' });
+    b.proc.kill('SIGTERM');
+    expect(await within(15_000, 'exit after SIGTERM', b.exited)).toEqual({ code: 0, signal: null });
   }, 90_000);
 });
 
