@@ -6,6 +6,8 @@
 //   BENCH_SCENARIOS=direct,list20 npm run bench:ab -- before=/tmp/before/server.mjs after=dist/server.mjs
 //   BENCH_AB_ROUNDS=3 (default)
 //   heap cap vs none: npm run bench:ab -- default=dist/server.mjs capped=dist/server.mjs@--max-old-space-size=512
+//   broker vs forward mode: BENCH_SCENARIOS=list20,list20-broker BENCH_LATENCIES=0 npm run bench:ab -- a=dist/server.mjs b=dist/server.mjs
+//   (with both list20 and list20-broker, the per-round broker ÷ forward ratios are printed too)
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -79,4 +81,22 @@ for (const [key, rows] of results) {
     `| ${label} | ${id} | ${latency} ms | ${fmt(rows.map((r) => r.reqPerSec), 0)} | ${fmt(rows.map((r) => r.gatewayCpuMsPerOp), 3)} | ` +
       `${fmt(rows.map((r) => r.p50Ms), 2)} | ${fmt(rows.map((r) => r.p99Ms), 2)} | ${fmt(rows.map((r) => r.gatewayMemory?.vmHwmMB), 0)} |`,
   );
+}
+
+// Broker ÷ forward list-20, paired within each round (the same machine state), per variant.
+const ratioLines: string[] = [];
+for (const [key, brokerRows] of results) {
+  const [label, id, latency] = key.split('\t');
+  if (id !== 'list20-broker') continue;
+  const forwardRows = results.get(`${label}\tlist20\t${latency}`);
+  if (!forwardRows) continue;
+  const pairs = brokerRows.map((b, i) => [b, forwardRows[i]] as const).filter((p): p is readonly [Row, Row] => p[1] !== undefined);
+  const rps = pairs.map(([b, f]) => b.reqPerSec / f.reqPerSec);
+  const cpu = pairs.map(([b, f]) => (b.gatewayCpuMsPerOp !== null && f.gatewayCpuMsPerOp ? b.gatewayCpuMsPerOp / f.gatewayCpuMsPerOp : null));
+  ratioLines.push(`| ${label} | ${latency} ms | ${fmt(rps, 3)} | ${fmt(cpu, 3)} |`);
+}
+if (ratioLines.length) {
+  console.log('\n| variant | upstream latency | broker ÷ forward list-20 req/s | broker ÷ forward gateway CPU ms/op |');
+  console.log('| --- | ---: | ---: | ---: |');
+  for (const l of ratioLines) console.log(l);
 }

@@ -218,6 +218,25 @@ export async function emulatorRequests(emulatorUrl: string): Promise<number> {
   return Object.values(counters).reduce((n, c) => n + c.requests, 0);
 }
 
+/**
+ * A caller JWT from the emulator's demo OIDC issuer (control route `POST /__emulator/oidc/token`),
+ * for a gateway in broker mode (`CALLER_ISSUER=${emulatorUrl}/oidc`).
+ */
+export async function emulatorCallerToken(
+  emulatorUrl: string,
+  claims: { sub: string; groups: string[]; expiresInSeconds: number },
+): Promise<string> {
+  const res = await fetch(`${emulatorUrl}/__emulator/oidc/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(claims),
+  });
+  const text = await res.text();
+  const token = res.status === 200 ? (JSON.parse(text) as { token?: unknown }).token : undefined;
+  if (typeof token !== 'string') throw new Error(`POST ${emulatorUrl}/__emulator/oidc/token answered ${res.status}: ${text.slice(0, 300)}`);
+  return token;
+}
+
 // ---------------------------------------------------------------- statistics
 
 /** Exact percentile (nearest rank) of an ascending-sorted array. */

@@ -1,30 +1,37 @@
 // `npm run bench`: the gateway as production runs it (`node dist/server.mjs`, its own process)
 // in front of the upstream emulator (its own process, fixed latency), loaded by autocannon
 // from this process. Side by side in one run, per upstream latency (0 and 20 ms):
-//   direct REST to the emulator (the baseline), list-20 query, five-alias query, JWT mint
-//   mutation, IAM token mutation
+//   direct REST to the emulator (the baseline), list-20 query, the same list-20 query against a
+//   second gateway process in broker mode (AUTH_MODE=broker: caller OIDC JWT, Cedar policy,
+//   the gateway's own cached M2M token), five-alias query, JWT mint mutation, IAM token mutation
 // → req/s, p50/p99, the gateway's added p50 over the direct call, upstream calls per
 // operation (emulator counters), the gateway's peak RSS, and start-up time to the first
-// answered query for `node dist/server.mjs` and the `npm start` path. Prints markdown tables
-// and writes the raw figures to bench-results/latest.json. No assertions: it measures.
+// answered query for `node dist/server.mjs` and the `npm start` path, and broker vs forward
+// list-20 (throughput and CPU/op ratios). Prints markdown tables and writes the raw figures to
+// bench-results/latest.json. No assertions: it measures.
 //
 // Environment knobs (all optional):
 //   BENCH_DURATION_S=10  BENCH_WARMUP_S=2.5  BENCH_CONNECTIONS=10  BENCH_LATENCIES=0,20
-//   BENCH_SCENARIOS=direct,list20,alias5,jwt,iam (also: instance, list1, for the cost breakdown)
+//   BENCH_SCENARIOS=direct,list20,list20-broker,alias5,jwt,iam (also: instance, list1, for the cost
+//   breakdown); the broker-mode gateway is started only when list20-broker is among them
 //   BENCH_STARTUP_RUNS=5  BENCH_SKIP_STARTUP=1
 //   BENCH_SKIP_BUILD=1  BENCH_LOG_LEVEL=info  BENCH_OUT=bench-results/latest.json
 //   BENCH_GATEWAY_NODE_OPTIONS="--cpu-prof --cpu-prof-dir=bench-results/prof"  (profiling)
 //   BENCH_GATEWAY_ENTRY=dist/server.mjs  (e.g. a saved copy of an earlier build, for before/after)
 //   BENCH_CONTAINER_NODE_OPTIONS="..."  (default: the Dockerfile's NODE_OPTIONS, which `node
 //   dist/server.mjs` runs with here, as in the container; "" for Node's defaults)
-import autocannon, { type AutocannonResult } from 'autocannon';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
-import { cpus } from 'node:os';
+import autocannon, { type AutocannonRequest, type AutocannonResult } from 'autocannon';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { cpus, tmpdir } from 'node:os';
+import { DEMO_CALLER_AUDIENCE, DEMO_M2M_CLIENT } from '../../src/emulator/fixtures.ts';
+import { IDAAS_TOKEN_PATH } from '../../src/emulator/oauth.ts';
 import {
   Latencies,
   containerNodeOptions,
   cpuWatch,
+  emulatorCallerToken,
   emulatorRequests,
   freePort,
   killAllChildren,
@@ -38,9 +45,20 @@ import {
   timeToFirstAnswer,
   waitForLine,
   type MemoryReading,
+  type PostSpec,
   type Spawned,
 } from './lib.ts';
-import { SCENARIOS, STARTUP_PROBE, graphqlOk, type Scenario, type ScenarioId } from './scenarios.ts';
+import {
+  BROKER_CALLER,
+  SCENARIOS,
+  STARTUP_PROBE,
+  brokerStartupProbe,
+  graphqlOk,
+  scenarioRequests,
+  type Scenario,
+  type ScenarioContext,
+  type ScenarioId,
+} from './scenarios.ts';
 
 const env = process.env;
 const settings = {
@@ -88,6 +106,7 @@ function gatewayEnv(emulatorUrl: string, port: number): Record<string, string> {
     NODE_ENV: 'production',
     HOST: '127.0.0.1',
     PORT: String(port),
+    AUTH_MODE: 'forward', // whatever the shell says; the broker-mode gateway overrides it
     EMULATOR: 'off',
     IDAAS_ENDPOINT: emulatorUrl,
     IAM_ENDPOINTS: `emulator=${emulatorUrl}`,
@@ -97,13 +116,37 @@ function gatewayEnv(emulatorUrl: string, port: number): Record<string, string> {
   };
 }
 
-/** Starts a gateway and resolves once it has answered the list-20 query; `ms` is spawn → answer. */
+/**
+ * The broker-mode gateway's settings (on top of gatewayEnv): the emulator is the IDaaS token
+ * endpoint (demo M2M client) and the callers' OIDC issuer; policies/demo.cedar decides.
+ */
+function brokerEnv(emulatorUrl: string, auditLog: string): Record<string, string> {
+  return {
+    AUTH_MODE: 'broker',
+    IDAAS_TOKEN_ENDPOINT: `${emulatorUrl}${IDAAS_TOKEN_PATH}`,
+    IDAAS_CLIENT_ID: DEMO_M2M_CLIENT.clientId,
+    IDAAS_CLIENT_SECRET: DEMO_M2M_CLIENT.clientSecret,
+    CALLER_ISSUER: `${emulatorUrl}/oidc`,
+    CALLER_AUDIENCE: DEMO_CALLER_AUDIENCE,
+    POLICY_FILE: resolve('policies/demo.cedar'),
+    AUDIT_LOG: auditLog, // lists write no audit lines; only mints do
+    AUDIT_HMAC_KEY: randomBytes(32).toString('base64url'),
+  };
+}
+
+/**
+ * Starts a gateway and resolves once it has answered `probe` (the list-20 query); `startupMs` is
+ * spawn → answer. If it exits, times out or answers wrongly, it is stopped and the error names
+ * `what` and carries its stderr.
+ */
 async function startGateway(
   cmd: string,
   args: string[],
   emulatorUrl: string,
   pinned: boolean,
   extraEnv: Record<string, string> = {},
+  probe: Omit<PostSpec, 'url'> = STARTUP_PROBE,
+  what = 'gateway',
 ): Promise<Server & { startupMs: number }> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
@@ -111,8 +154,16 @@ async function startGateway(
   // stdout (one JSON log line per operation, at info) goes to /dev/null, as to a log shipper
   // that keeps up; reading it here would cost the load generator's core.
   const sp = spawnServer(cmd, args, { env: { ...gatewayEnv(emulatorUrl, port), ...extraEnv }, pinned, stdout: 'ignore' });
-  const startupMs = await timeToFirstAnswer({ url: `${url}/graphql`, ...STARTUP_PROBE }, graphqlOk, t0, sp);
-  return { ...sp, url, startupMs };
+  try {
+    const startupMs = await timeToFirstAnswer({ url: `${url}/graphql`, ...probe }, graphqlOk, t0, sp);
+    return { ...sp, url, startupMs };
+  } catch (e) {
+    await sp.stop(1_000);
+    const msg = e instanceof Error ? e.message : String(e);
+    throw new Error(
+      `${what} did not start (${[cmd, ...args].join(' ')}): ${msg}` + (msg.includes('stderr:') ? '' : `\nstderr:\n${sp.stderr() || '(empty)'}`),
+    );
+  }
 }
 
 /** `node dist/server.mjs` runs with the container's NODE_OPTIONS (the Dockerfile's). */
@@ -184,26 +235,32 @@ interface ScenarioResult {
   autocannonLatency: { p50: number; p99: number; mean: number };
 }
 
-function load(url: string, s: Scenario, durationS: number) {
+function load(url: string, requests: AutocannonRequest[], s: Scenario, durationS: number) {
   return autocannon({
     url,
     connections: settings.connections,
     duration: durationS,
     timeout: 30,
-    requests: s.requests,
+    requests,
     verifyBody: s.verify,
   });
 }
 
-async function runScenario(s: Scenario, emulator: Server, gateway: Server, latencyMs: number): Promise<ScenarioResult> {
+/**
+ * `gateway` is the gateway this scenario loads (forward or broker mode; for the direct REST
+ * baseline, the forward one, whose CPU is then not reported).
+ */
+async function runScenario(s: Scenario, emulator: Server, gateway: Server, latencyMs: number, ctx: ScenarioContext): Promise<ScenarioResult> {
   const url = s.target === 'emulator' ? emulator.url : gateway.url;
-  await load(url, s, settings.warmupS);
+  const requests = scenarioRequests(s, ctx);
+  const viaGateway = s.target !== 'emulator';
+  await load(url, requests, s, settings.warmupS);
   await sleep(latencyMs + 200); // let abandoned warm-up requests finish upstream
   const upstreamBefore = await emulatorRequests(emulator.url);
   const latencies = new Latencies();
-  const memory = s.target === 'gateway' ? sampleRss(gateway.pid) : undefined;
+  const memory = viaGateway ? sampleRss(gateway.pid) : undefined;
   const cpu = cpuWatch({ gateway: gateway.pid, emulator: emulator.pid });
-  const instance = load(url, s, settings.durationS);
+  const instance = load(url, requests, s, settings.durationS);
   instance.on('response', (_client: unknown, status: number, _bytes: number, ms: number) => {
     if (status >= 200 && status < 300) latencies.add(ms);
   });
@@ -224,7 +281,7 @@ async function runScenario(s: Scenario, emulator: Server, gateway: Server, laten
     p99Ms: round(percentile(sorted, 99), 3),
     meanMs: round(mean, 3),
     addedP50Ms: null,
-    upstreamCallsPerOp: s.target === 'gateway' ? round((upstreamAfter - upstreamBefore) / Math.max(1, r.requests.sent), 3) : null,
+    upstreamCallsPerOp: viaGateway ? round((upstreamAfter - upstreamBefore) / Math.max(1, r.requests.sent), 3) : null,
     completed: r.requests.total,
     sent: r.requests.sent,
     non2xx: r.non2xx,
@@ -232,7 +289,7 @@ async function runScenario(s: Scenario, emulator: Server, gateway: Server, laten
     timeouts: r.timeouts,
     mismatches: r.mismatches,
     durationS: r.duration,
-    gatewayCpuMsPerOp: s.target === 'gateway' ? round(used.cpuMs.gateway! / Math.max(1, r.requests.total), 3) : null,
+    gatewayCpuMsPerOp: viaGateway ? round(used.cpuMs.gateway! / Math.max(1, r.requests.total), 3) : null,
     emulatorCpuMsPerOp: round(used.cpuMs.emulator! / Math.max(1, r.requests.total), 3),
     otherCores: round(used.otherCores, 2),
     gatewayMemory,
@@ -266,6 +323,14 @@ function markdown(report: Report): string {
       `| ${r.upstreamLatencyMs} ms | ${r.label} | ${fmt(r.reqPerSec, 0)} | ${fmt(r.p50Ms)} | ${fmt(r.p99Ms)} | ${fmt(r.addedP50Ms)} | ${fmt(r.upstreamCallsPerOp)} | ${fmt(r.gatewayCpuMsPerOp, 3)} | ${fmt(r.gatewayMemory?.peakSampledRssMB, 1)} | ${failed} |`,
     );
   }
+  if (report.brokerVsForward.length) lines.push('');
+  for (const c of report.brokerVsForward) {
+    lines.push(
+      `Broker vs forward list-20 (${c.upstreamLatencyMs} ms upstream): ${fmt(c.reqPerSecRatio, 3)}× the throughput (${fmt(c.brokerReqPerSec, 0)} vs ${fmt(c.forwardReqPerSec, 0)} req/s), ` +
+        `${fmt(c.cpuMsPerOpRatio, 3)}× the gateway CPU per request (${fmt(c.brokerCpuMsPerOp, 3)} vs ${fmt(c.forwardCpuMsPerOp, 3)} ms), p50 ${c.p50DiffMs >= 0 ? '+' : ''}${fmt(c.p50DiffMs)} ms` +
+        (report.brokerGatewayVmHwmMB[c.upstreamLatencyMs] !== undefined ? `; broker gateway VmHWM ${fmt(report.brokerGatewayVmHwmMB[c.upstreamLatencyMs], 1)} MB.` : '.'),
+    );
+  }
   const other = Math.max(0, ...report.scenarios.map((r) => r.otherCores));
   lines.push('');
   lines.push(
@@ -291,7 +356,41 @@ interface Target {
   met: boolean | null;
 }
 
-function targets(results: ScenarioResult[], startup: StartupResult[], hwm: Record<number, number>): Target[] {
+interface BrokerVsForward {
+  upstreamLatencyMs: number;
+  /** broker req/s ÷ forward req/s (list-20). */
+  reqPerSecRatio: number;
+  /** broker gateway CPU ms/op ÷ forward gateway CPU ms/op (list-20). */
+  cpuMsPerOpRatio: number | null;
+  /** broker p50 − forward p50, ms. */
+  p50DiffMs: number;
+  forwardReqPerSec: number;
+  brokerReqPerSec: number;
+  forwardCpuMsPerOp: number | null;
+  brokerCpuMsPerOp: number | null;
+}
+
+function brokerVsForward(results: ScenarioResult[]): BrokerVsForward[] {
+  const out: BrokerVsForward[] = [];
+  for (const latency of settings.latenciesMs) {
+    const fwd = results.find((r) => r.id === 'list20' && r.upstreamLatencyMs === latency);
+    const brk = results.find((r) => r.id === 'list20-broker' && r.upstreamLatencyMs === latency);
+    if (!fwd || !brk) continue;
+    out.push({
+      upstreamLatencyMs: latency,
+      reqPerSecRatio: round(brk.reqPerSec / fwd.reqPerSec, 3),
+      cpuMsPerOpRatio: fwd.gatewayCpuMsPerOp && brk.gatewayCpuMsPerOp !== null ? round(brk.gatewayCpuMsPerOp / fwd.gatewayCpuMsPerOp, 3) : null,
+      p50DiffMs: round(brk.p50Ms - fwd.p50Ms, 3),
+      forwardReqPerSec: fwd.reqPerSec,
+      brokerReqPerSec: brk.reqPerSec,
+      forwardCpuMsPerOp: fwd.gatewayCpuMsPerOp,
+      brokerCpuMsPerOp: brk.gatewayCpuMsPerOp,
+    });
+  }
+  return out;
+}
+
+function targets(results: ScenarioResult[], startup: StartupResult[], hwm: Record<number, number>, vsForward: BrokerVsForward[]): Target[] {
   const find = (id: ScenarioId, latency: number) => results.find((r) => r.id === id && r.upstreamLatencyMs === latency);
   const out: Target[] = [];
   for (const latency of settings.latenciesMs) {
@@ -306,6 +405,20 @@ function targets(results: ScenarioResult[], startup: StartupResult[], hwm: Recor
   for (const r of added) out.push({ target: 'p50 added latency ≤ 1 ms (list-20, 20 ms upstream)', measured: `${fmt(r.addedP50Ms, 3)} ms`, met: r.addedP50Ms !== null && r.addedP50Ms <= 1 });
   for (const r of results.filter((x) => x.id === 'alias5')) {
     out.push({ target: `five-alias query = 1 upstream call (${r.upstreamLatencyMs} ms upstream)`, measured: `${fmt(r.upstreamCallsPerOp, 3)}`, met: r.upstreamCallsPerOp !== null && Math.round(r.upstreamCallsPerOp * 100) / 100 <= 1 });
+  }
+  for (const c of vsForward) {
+    out.push({
+      target: `broker-mode list-20 req/s within 10% of forward mode (${c.upstreamLatencyMs} ms upstream)`,
+      measured: `${(c.reqPerSecRatio * 100).toFixed(1)}% of forward's req/s`,
+      met: c.reqPerSecRatio >= 0.9,
+    });
+  }
+  for (const r of results.filter((x) => x.id === 'list20-broker')) {
+    out.push({
+      target: `broker-mode list-20 = 1 upstream call, M2M token cached (${r.upstreamLatencyMs} ms upstream)`,
+      measured: `${fmt(r.upstreamCallsPerOp, 3)}`,
+      met: r.upstreamCallsPerOp !== null && Math.round(r.upstreamCallsPerOp * 100) / 100 <= 1,
+    });
   }
   const peaks = Object.values(hwm);
   if (peaks.length) {
@@ -327,6 +440,10 @@ interface Report {
   scenarios: ScenarioResult[];
   /** The gateway's VmHWM (MB) at the end of each upstream-latency run. */
   gatewayVmHwmMB: Record<number, number>;
+  /** The same for the broker-mode gateway (when list20-broker ran). */
+  brokerGatewayVmHwmMB: Record<number, number>;
+  /** list20-broker against list20, per upstream latency. */
+  brokerVsForward: BrokerVsForward[];
   targets: Target[];
 }
 
@@ -340,39 +457,75 @@ async function main(): Promise<void> {
     log('npm run build');
     runToCompletion('npm', ['run', 'build', '--silent']);
   }
+  const unknown = settings.scenarios.filter((id) => !SCENARIOS.some((s) => s.id === id));
+  if (unknown.length) throw new Error(`BENCH_SCENARIOS: unknown ${unknown.join(', ')} (known: ${SCENARIOS.map((s) => s.id).join(', ')})`);
   const chosen = SCENARIOS.filter((s) => settings.scenarios.includes(s.id));
+  const needsBroker = chosen.some((s) => s.target === 'broker');
   const results: ScenarioResult[] = [];
   const hwm: Record<number, number> = {};
+  const brokerHwm: Record<number, number> = {};
   let startup: StartupResult[] = [];
+  // The broker-mode gateway's audit log (lists write none; AUDIT_LOG is required all the same).
+  const auditDir = needsBroker ? mkdtempSync(join(tmpdir(), 'bench-broker-')) : undefined;
+  // Long enough for every scenario of one upstream latency, twice over.
+  const callerTokenSeconds = Math.max(7200, Math.ceil(2 * chosen.length * (settings.warmupS + settings.durationS + 5)));
 
-  for (const [i, latencyMs] of settings.latenciesMs.entries()) {
-    const emulator = await startEmulatorProcess(latencyMs, pin.pinned);
-    let gateway: (Server & { startupMs: number }) | undefined;
-    try {
-      await emulatorRequests(emulator.url); // warms this process's fetch before anything is timed
-      if (i === 0 && !settings.skipStartup) startup = await measureStartup(emulator.url, pin.pinned);
-      gateway = await startGateway(process.execPath, [...settings.gatewayNodeOptions, settings.gatewayEntry], emulator.url, pin.pinned, containerEnv());
-      log(`upstream latency ${latencyMs} ms: emulator ${emulator.url} (pid ${emulator.pid}), gateway ${gateway.url} (pid ${gateway.pid})`);
-      const batch: ScenarioResult[] = [];
-      for (const s of chosen) {
-        const r = await runScenario(s, emulator, gateway, latencyMs);
-        batch.push(r);
-        log(
-          `  ${s.label}: ${r.reqPerSec} req/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, upstream/op ${r.upstreamCallsPerOp ?? '–'}, ` +
-            `gw cpu ${r.gatewayCpuMsPerOp ?? '–'} ms/op, emu cpu ${r.emulatorCpuMsPerOp} ms/op, other load ${r.otherCores} cores, ` +
-            `rss ${r.gatewayMemory?.peakSampledRssMB ?? '–'} MB, failed ${r.non2xx + r.errors + r.timeouts + r.mismatches}`,
-        );
+  try {
+    for (const [i, latencyMs] of settings.latenciesMs.entries()) {
+      const emulator = await startEmulatorProcess(latencyMs, pin.pinned);
+      let gateway: (Server & { startupMs: number }) | undefined;
+      let broker: (Server & { startupMs: number }) | undefined;
+      try {
+        await emulatorRequests(emulator.url); // warms this process's fetch before anything is timed
+        if (i === 0 && !settings.skipStartup) startup = await measureStartup(emulator.url, pin.pinned);
+        gateway = await startGateway(process.execPath, [...settings.gatewayNodeOptions, settings.gatewayEntry], emulator.url, pin.pinned, containerEnv());
+        log(`upstream latency ${latencyMs} ms: emulator ${emulator.url} (pid ${emulator.pid}), gateway ${gateway.url} (pid ${gateway.pid})`);
+        const ctx: ScenarioContext = { brokerAuthorization: '' };
+        if (needsBroker) {
+          // Caller tokens are signed by this emulator's issuer (a new key per emulator process).
+          const callerToken = await emulatorCallerToken(emulator.url, {
+            sub: BROKER_CALLER.subject,
+            groups: BROKER_CALLER.groups,
+            expiresInSeconds: callerTokenSeconds,
+          });
+          ctx.brokerAuthorization = `Bearer ${callerToken}`;
+          broker = await startGateway(
+            process.execPath,
+            [...settings.gatewayNodeOptions, settings.gatewayEntry],
+            emulator.url,
+            pin.pinned,
+            { ...containerEnv(), ...brokerEnv(emulator.url, join(auditDir!, `audit-${latencyMs}ms.log`)) },
+            brokerStartupProbe(ctx),
+            'broker-mode gateway (AUTH_MODE=broker)',
+          );
+          log(`  broker-mode gateway ${broker.url} (pid ${broker.pid}), first answer after ${round(broker.startupMs, 0)} ms`);
+        }
+        const batch: ScenarioResult[] = [];
+        for (const s of chosen) {
+          const r = await runScenario(s, emulator, s.target === 'broker' ? broker! : gateway, latencyMs, ctx);
+          batch.push(r);
+          log(
+            `  ${s.label}: ${r.reqPerSec} req/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, upstream/op ${r.upstreamCallsPerOp ?? '–'}, ` +
+              `gw cpu ${r.gatewayCpuMsPerOp ?? '–'} ms/op, emu cpu ${r.emulatorCpuMsPerOp} ms/op, other load ${r.otherCores} cores, ` +
+              `rss ${r.gatewayMemory?.peakSampledRssMB ?? '–'} MB, failed ${r.non2xx + r.errors + r.timeouts + r.mismatches}`,
+          );
+        }
+        const direct = batch.find((r) => r.id === 'direct');
+        if (direct) for (const r of batch) if (r.id !== 'direct') r.addedP50Ms = round(r.p50Ms - direct.p50Ms, 3);
+        results.push(...batch);
+        hwm[latencyMs] = sampleRss(gateway.pid).stop().vmHwmMB;
+        if (broker) brokerHwm[latencyMs] = sampleRss(broker.pid).stop().vmHwmMB;
+      } finally {
+        await broker?.stop();
+        await gateway?.stop();
+        await emulator.stop();
       }
-      const direct = batch.find((r) => r.id === 'direct');
-      if (direct) for (const r of batch) if (r.id !== 'direct') r.addedP50Ms = round(r.p50Ms - direct.p50Ms, 3);
-      results.push(...batch);
-      hwm[latencyMs] = sampleRss(gateway.pid).stop().vmHwmMB;
-    } finally {
-      await gateway?.stop();
-      await emulator.stop();
     }
+  } finally {
+    if (auditDir) rmSync(auditDir, { recursive: true, force: true });
   }
 
+  const vsForward = brokerVsForward(results);
   const report: Report = {
     generatedAt: new Date().toISOString(),
     machine: machine(pin.note),
@@ -380,7 +533,9 @@ async function main(): Promise<void> {
     startup,
     scenarios: results,
     gatewayVmHwmMB: hwm,
-    targets: targets(results, startup, hwm),
+    brokerGatewayVmHwmMB: brokerHwm,
+    brokerVsForward: vsForward,
+    targets: targets(results, startup, hwm, vsForward),
   };
   mkdirSync(dirname(settings.out), { recursive: true });
   writeFileSync(settings.out, `${JSON.stringify(report, null, 2)}\n`);

@@ -1,10 +1,15 @@
 // What the benchmark sends: the direct REST baseline and four GraphQL operations, built from the
 // emulator's demo data. Requests alternate between two demo access tokens so that the
 // emulator's per-token throttle (IDAAS_RATE_LIMIT_PER_SECOND) stays out of the way.
+// `list20-broker` sends the list-20 query to a second gateway in broker mode (AUTH_MODE=broker),
+// as the demo caller alice (group platform-admins, allowed everything by policies/demo.cedar)
+// with her OIDC JWT from the emulator's issuer; that gateway calls PAM with its own cached M2M
+// token (one token for all requests: the 5000/s throttle is still far above the gateway's rate).
 import type { AutocannonRequest } from 'autocannon';
 import {
   DEMO_ACCESS_TOKENS,
   DEMO_AUTHENTICATION_TOKENS,
+  DEMO_CALLERS,
   DEMO_CONSUMERS,
   DEMO_CREDENTIAL_PROVIDERS,
   DEMO_IAM_PROJECTS,
@@ -12,14 +17,21 @@ import {
   DEMO_INSTANCE_ID,
 } from '../../src/emulator/fixtures.ts';
 
-export type ScenarioId = 'direct' | 'list20' | 'alias5' | 'jwt' | 'iam' | 'instance' | 'list1';
+export type ScenarioId = 'direct' | 'list20' | 'list20-broker' | 'alias5' | 'jwt' | 'iam' | 'instance' | 'list1';
+
+/** What only exists once the emulator runs. */
+export interface ScenarioContext {
+  /** `Bearer <JWT>` of the broker-mode caller (BROKER_CALLER), signed by this emulator's OIDC issuer. */
+  brokerAuthorization: string;
+}
 
 export interface Scenario {
   id: ScenarioId;
   label: string;
-  target: 'emulator' | 'gateway';
+  /** The emulator, the gateway in forward mode (AUTH_MODE=forward) or the one in broker mode. */
+  target: 'emulator' | 'gateway' | 'broker';
   /** Cycled through by every connection. */
-  requests: AutocannonRequest[];
+  requests: AutocannonRequest[] | ((ctx: ScenarioContext) => AutocannonRequest[]);
   /** A response body that counts as a correct answer. */
   verify(body: string): boolean;
   /** Run only when BENCH_SCENARIOS names it (the cost breakdown, not the targets). */
@@ -105,6 +117,13 @@ export const SCENARIOS: Scenario[] = [
     verify: (b) => graphqlOk(b) && b.includes('"authenticationTokenId"'),
   },
   {
+    id: 'list20-broker',
+    label: 'list-20 query, broker mode',
+    target: 'broker',
+    requests: (ctx) => graphqlRequests(LIST20, LIST_VARIABLES, [ctx.brokerAuthorization]),
+    verify: (b) => graphqlOk(b) && b.includes('"authenticationTokenId"'),
+  },
+  {
     id: 'alias5',
     label: 'five-alias query',
     target: 'gateway',
@@ -157,5 +176,18 @@ export const SCENARIOS: Scenario[] = [
   },
 ];
 
+export function scenarioRequests(s: Scenario, ctx: ScenarioContext): AutocannonRequest[] {
+  return typeof s.requests === 'function' ? s.requests(ctx) : s.requests;
+}
+
 /** The first-answer probe for start-up timing: the list-20 query. */
 export const STARTUP_PROBE = { headers: { ...GRAPHQL_HEADERS, authorization: READERS[0]! }, body: graphqlBody(LIST20, LIST_VARIABLES) };
+
+/** The broker-mode caller: alice in platform-admins, whom policies/demo.cedar lets list everything. */
+export const BROKER_CALLER = DEMO_CALLERS.admin;
+
+/** The same probe for the broker-mode gateway, as BROKER_CALLER. */
+export const brokerStartupProbe = (ctx: ScenarioContext) => ({
+  headers: { ...GRAPHQL_HEADERS, authorization: ctx.brokerAuthorization },
+  body: graphqlBody(LIST20, LIST_VARIABLES),
+});
