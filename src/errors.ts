@@ -5,19 +5,8 @@ import type { Plugin } from 'graphql-yoga';
 import type { Logger } from 'pino';
 import { PothosError } from '@pothos/core';
 
-export type ErrorCode =
-  | 'BAD_USER_INPUT'
-  | 'UNAUTHENTICATED'
-  | 'FORBIDDEN'
-  | 'NOT_FOUND'
-  | 'RATE_LIMITED'
-  | 'MFA_REQUIRED'
-  | 'UPSTREAM_ERROR'
-  | 'UPSTREAM_UNAVAILABLE'
-  | 'UPSTREAM_TIMEOUT'
-  | 'INTERNAL_SERVER_ERROR';
-
-const CONTRACT_CODES = new Set<string>([
+/** The contract's codes: every error a client sees carries one as `extensions.code`. */
+export const ERROR_CODES = [
   'BAD_USER_INPUT',
   'UNAUTHENTICATED',
   'FORBIDDEN',
@@ -28,7 +17,11 @@ const CONTRACT_CODES = new Set<string>([
   'UPSTREAM_UNAVAILABLE',
   'UPSTREAM_TIMEOUT',
   'INTERNAL_SERVER_ERROR',
-] satisfies ErrorCode[]);
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+const CONTRACT_CODES = new Set<string>(ERROR_CODES);
 
 /** `idaas-token`: the IDaaS OAuth token endpoint the gateway itself calls in broker mode. */
 export type UpstreamService = 'idaas' | 'idaas-token' | 'iam';
@@ -162,6 +155,19 @@ export function upstreamUnreadable(service: UpstreamService, status: number, req
     status,
     requestId,
   });
+}
+
+/**
+ * The upstream answered successfully, but with something the gateway cannot use (say a token
+ * type it does not know, or a page token that loops). No status: the answer itself was fine.
+ */
+export function upstreamUnusable(service: UpstreamService, why: string) {
+  return new UpstreamError(`${SERVICE_NAMES[service]} sent an answer the gateway cannot use (${why})`, 'UPSTREAM_ERROR', { service });
+}
+
+/** The operator configured no endpoint for this upstream: the same code for every upstream. */
+export function upstreamNotConfigured(service: UpstreamService) {
+  return new UpstreamError(`No ${SERVICE_NAMES[service]} endpoint is configured.`, 'UPSTREAM_UNAVAILABLE', { service });
 }
 
 export function upstreamUnavailable(service: UpstreamService, why: string) {

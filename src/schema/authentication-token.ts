@@ -5,7 +5,7 @@ import { builder } from './builder.ts';
 import { CredentialRef } from './credential.ts';
 import { idRule, instanceIdRule } from './inputs.ts';
 import { MAX_PAGES_PER_CONNECTION, UPSTREAM_MAX_PAGE } from './pagination.ts';
-import { badInput, upstreamUnreadable } from '../errors.ts';
+import { badInput, upstreamUnusable } from '../errors.ts';
 import type { AuthenticationToken } from '../upstreams/idaas/schemas.ts';
 
 export const AuthenticationTokenTypeEnum = builder.enumType('AuthenticationTokenType', {
@@ -56,7 +56,7 @@ builder.node(AuthenticationTokenRef, {
     type: t.field({
       type: AuthenticationTokenTypeEnum,
       resolve: (tok) => {
-        if (tok.type !== 'JWT') throw upstreamUnreadable('idaas', 200, undefined, `unknown token type ${tok.type}`);
+        if (tok.type !== 'JWT') throw upstreamUnusable('idaas', `unknown token type ${tok.type}`);
         return 'JWT' as const;
       },
     }),
@@ -114,7 +114,7 @@ function decodeOrFail<T>(decode: () => T): T {
   try {
     return decode();
   } catch {
-    throw upstreamUnreadable('idaas', 200, undefined, 'the JWT cannot be decoded');
+    throw upstreamUnusable('idaas', 'the JWT cannot be decoded');
   }
 }
 

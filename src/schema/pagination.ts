@@ -2,7 +2,7 @@
 // whatever size the upstream pages turn out to be, with a cursor per edge that resumes
 // exactly after it.
 import type { Context } from '../context.ts';
-import { badInput, upstreamUnreadable } from '../errors.ts';
+import { badInput, upstreamUnusable } from '../errors.ts';
 import type { ListAuthenticationTokensParams } from '../upstreams/idaas/client.ts';
 import type { AuthenticationToken } from '../upstreams/idaas/schemas.ts';
 import type { CursorCodec, CursorPosition } from './cursor.ts';
@@ -59,7 +59,7 @@ export async function loadTokenConnection(
       hasNextPage = true;
       break;
     }
-    if (seen.has(token)) throw upstreamUnreadable('idaas', 200, undefined, 'nextToken loops back to an earlier page');
+    if (seen.has(token)) throw upstreamUnusable('idaas', 'nextToken loops back to an earlier page');
     seen.add(token);
     const page = await ctx.authenticationTokenPages.load({ ...filter, nextToken: token, maxResults: size });
     totalCount = page.totalCount;

@@ -320,6 +320,8 @@ describe('answers the gateway cannot use', () => {
     const err = onlyError(r);
     expect(err.extensions.code).toBe('UPSTREAM_ERROR');
     expect(err.path).toEqual(['instance', 'authenticationTokens', 'nodes', 0, 'type']);
+    expect(err.message).toMatch(/^IDaaS PAM sent an answer the gateway cannot use \(unknown token type /);
+    expect(err.extensions.upstream).toEqual({ service: 'idaas' }); // no made-up status
     expect(r.data.instance.instanceId).toBe(I);
   });
 
@@ -328,6 +330,8 @@ describe('answers the gateway cannot use', () => {
     withFault({ status: 200, body: { entities: [token], totalCount: 50, nextToken: 'NT-loop' } });
     const err = fieldError(await listSmall(stack, { first: 20 }));
     expect(err.extensions.code).toBe('UPSTREAM_ERROR');
+    expect(err.message).toBe('IDaaS PAM sent an answer the gateway cannot use (nextToken loops back to an earlier page)');
+    expect(err.extensions.upstream).toEqual({ service: 'idaas' });
     expect(listCalls()).toBeLessThanOrEqual(3);
   });
 
@@ -400,5 +404,23 @@ describe('unexpected exceptions', () => {
     expect(Object.keys(err.extensions).sort()).toEqual(['code']);
     expect(JSON.stringify(r)).not.toMatch(/\bat \S+ \(|\.ts:\d+|stack|originalError/);
     expect(r.data.instance.instanceId).toBe(I);
+  });
+});
+
+describe('an upstream with no endpoint configured', () => {
+  it('is UPSTREAM_UNAVAILABLE for IDaaS and for IAM alike (the operator’s problem, one code)', async () => {
+    const bare = await startStack(() => ({ idaas: { endpoint: undefined, instanceEndpoints: new Map() }, iam: { endpoints: [] } }));
+    try {
+      const list = await listSmall(bare);
+      expect(fieldError(list).extensions).toEqual({ code: 'UPSTREAM_UNAVAILABLE', upstream: { service: 'idaas' } });
+      const iam = await bare.gql(
+        'mutation { createIamToken(input: { password: { userName: "u", domainName: "d", password: "p" } }) { value } }',
+      );
+      expect(onlyError(iam).extensions).toEqual({ code: 'UPSTREAM_UNAVAILABLE', upstream: { service: 'iam' } });
+      expect(onlyError(iam).message).toBe('No IAM endpoint is configured.');
+      expect(bare.emulator.counters()['iam.createToken']?.requests ?? 0).toBe(0);
+    } finally {
+      await bare.close();
+    }
   });
 });

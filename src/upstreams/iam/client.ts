@@ -2,7 +2,7 @@
 // Cloud, OpenStack Keystone). Endpoints are chosen by configured name only; a client can
 // never make the gateway call a URL of its choosing.
 import type { RequestScope, UpstreamHttp, UpstreamResponse } from '../http.ts';
-import { badInput, parseUpstreamErrorBody, redact, upstreamUnreadable, UpstreamError } from '../../errors.ts';
+import { badInput, parseUpstreamErrorBody, redact, upstreamNotConfigured, upstreamUnreadable, UpstreamError } from '../../errors.ts';
 import { iamTokenBodySchema, type IamTokenBody } from './schemas.ts';
 import type { SignInGuard } from './guard.ts';
 
@@ -28,7 +28,7 @@ export type IamToken = IamTokenBody & { value: string; endpoint: string };
 
 /** The configured endpoint a client names (the first when it names none). */
 export function iamEndpoint(endpoints: readonly IamEndpoint[], name?: string | null): IamEndpoint {
-  if (endpoints.length === 0) throw badInput('No IAM endpoint is configured.');
+  if (endpoints.length === 0) throw upstreamNotConfigured('iam');
   if (name == null) return endpoints[0]!;
   const found = endpoints.find((e) => e.name === name);
   if (!found) throw badInput(`Unknown IAM endpoint "${name}". Configured: ${endpoints.map((e) => e.name).join(', ')}.`);

@@ -2,7 +2,7 @@
 // Path values are validated by the schema layer and encoded here, so no input can change
 // the upstream path or host.
 import type { BodyReader, RequestScope, UpstreamHttp, UpstreamRequest } from '../http.ts';
-import { GatewayError, UpstreamError } from '../../errors.ts';
+import { upstreamNotConfigured, UpstreamError } from '../../errors.ts';
 import {
   authenticationTokenPageReader,
   obtainAccessCredentialSchema,
@@ -47,7 +47,7 @@ export class IdaasClient {
 
   private base(instanceId: string): string {
     const url = this.endpoints.instanceEndpoints.get(instanceId) ?? this.endpoints.endpoint;
-    if (!url) throw new GatewayError('No IDaaS PAM endpoint is configured', 'UPSTREAM_UNAVAILABLE', { upstream: { service: 'idaas' } });
+    if (!url) throw upstreamNotConfigured('idaas');
     return url;
   }
 
