@@ -1,7 +1,10 @@
-// The emulator's plumbing: a tiny router, request parsing, fault injection and counters.
-// Route modules (idaas.ts, iam.ts) only describe routes; everything cross-cutting is here.
+// What the route modules and the server (index.ts) share: the contract a route is written
+// against (Route, EmuRequest, EmuResponse, Dialect, EmuError), the per-emulator state (counters,
+// pending faults, clock offset), and the node:http helpers the server reads and answers with.
+// Routing and applying faults happen in index.ts; what a fault is, in faults.ts.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
+import type { Fault } from './faults.ts';
 
 /** Thrown by handlers; rendered in the route's own error dialect. */
 export class EmuError extends Error {
@@ -48,29 +51,13 @@ export interface Route {
   /** Stable name used by counters and faults, e.g. `idaas.listAuthenticationTokens`. */
   name: string;
   method: string;
-  /** Matched against the decoded-free raw pathname; capture groups become `params`. */
+  /**
+   * Matched against the raw, still percent-encoded pathname, so an encoded `/` inside an id
+   * cannot split a segment; the captures are percent-decoded into `params`.
+   */
   pattern: RegExp;
   dialect: Dialect;
   handle(req: EmuRequest): EmuResponse | Promise<EmuResponse>;
-}
-
-export interface Fault {
-  /** Route name, or `*` for every upstream route. */
-  route: string;
-  /** Delay before answering (or before the other fault applies). */
-  latencyMs?: number;
-  /** Answer with this status in the route's dialect (or with `body` when given). */
-  status?: number;
-  body?: unknown;
-  headers?: Record<string, string>;
-  /** Answer 200 with a truncated JSON body. */
-  malformed?: boolean;
-  /** Destroy the connection without answering. */
-  reset?: boolean;
-  /** Send the status, the headers and part of the body, then destroy the connection. */
-  truncated?: boolean;
-  /** How many matching requests this fault applies to; unlimited when absent. */
-  times?: number;
 }
 
 export interface RouteCounters {

@@ -1,6 +1,5 @@
 // startEmulator({ port: 0 }) → { url, close }: a plain node:http server that stands in for
 // Alibaba Cloud IDaaS PAM and Huawei / Orange Business Cloud IAM.
-import { z } from 'zod';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
@@ -11,30 +10,17 @@ import {
   readBody,
   send,
   sleep,
-  type Fault,
   type Route,
   type RouteCounters,
 } from './core.ts';
+import { checkFault, describeFaultError, faultSchema, type Fault } from './faults.ts';
 import { idaasDialect, idaasRoutes } from './idaas.ts';
 import { iamDialect, iamRoutes, IamDirectory } from './iam.ts';
 import { TokenRegistry, oauthRoutes } from './oauth.ts';
 import { OidcIssuer, controlOidcToken, type OidcApi } from './oidc.ts';
 
-export type { Fault, RouteCounters } from './core.ts';
-
-const faultSchema = z
-  .object({
-    route: z.string().min(1),
-    latencyMs: z.number().int().min(0).max(600_000).optional(),
-    status: z.number().int().min(100).max(599).optional(),
-    body: z.unknown().optional(),
-    headers: z.record(z.string(), z.string()).optional(),
-    malformed: z.boolean().optional(),
-    reset: z.boolean().optional(),
-    truncated: z.boolean().optional(),
-    times: z.number().int().min(1).optional(),
-  })
-  .strict();
+export type { RouteCounters } from './core.ts';
+export type { Fault } from './faults.ts';
 
 /** Every path of the control API starts with this; no upstream path can. */
 export const CONTROL_PREFIX = '/__emulator';
@@ -53,7 +39,7 @@ export interface EmulatorOptions {
 export interface Emulator {
   url: string;
   state: EmulatorState;
-  /** Adds a fault; see `Fault`. */
+  /** Adds a fault; see `Fault`. Throws on one the control route would answer 400. */
   inject(fault: Fault): void;
   /** Counters per route name. */
   counters(): Record<string, RouteCounters>;
@@ -96,7 +82,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       if (req.method === 'POST' && sub === '/faults') {
         const parsed = faultSchema.safeParse(JSON.parse((await readBody(req)).toString('utf8')));
         if (!parsed.success) {
-          return reply(400, { error: parsed.error.issues.map((i) => `${i.path.join('.') || 'fault'}: ${i.message}`).join('; ') });
+          return reply(400, { error: describeFaultError(parsed.error) });
         }
         state.faults.push(parsed.data);
         return reply(201, parsed.data);
@@ -227,7 +213,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     url,
     state,
     oidc,
-    inject: (fault) => void state.faults.push({ ...fault }),
+    inject: (fault) => void state.faults.push(checkFault(fault)),
     counters: () => state.snapshot(),
     reset,
     advanceClock: (ms) => void (state.clockOffsetMs += ms),

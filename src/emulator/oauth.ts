@@ -1,5 +1,5 @@
 // The IDaaS instance's OAuth 2.0 token endpoint (client credentials only), and the registry
-// of the access tokens it issued, which the PAM routes accept (idaas.ts `authorize()`).
+// of the access tokens it issued, which the PAM routes accept (idaas/auth.ts `authorize()`).
 //
 // RFC 6749 decides where the IDaaS docs are silent: one client authentication method per
 // request (2.3), errors as `{error, error_description}` (5.2), `cache-control: no-store` on

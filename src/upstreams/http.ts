@@ -1,8 +1,8 @@
-// One undici Pool per upstream origin, every timeout explicit (undici's defaults are 300 s),
-// a response size cap, bodies always consumed, retries only where the caller says a call is
-// safe to repeat. Each origin has a circuit breaker, bounded concurrency and a retry budget.
-// Errors come out as the typed UpstreamError family.
-import { Pool, type Dispatcher } from 'undici';
+// The upstream client: what the gateway does around each call. Retries only where the caller
+// says a call is safe to repeat, with backoff, Retry-After and a per-origin retry budget, within
+// the retry deadline; each origin has a circuit breaker and bounded concurrency; every call gets
+// a span, a duration metric, a log line and an entry in the request's call record. The wire
+// itself is transport.ts. Errors come out as the typed UpstreamError family.
 import type { Logger } from 'pino';
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import {
@@ -10,12 +10,13 @@ import {
   upstreamTimeout,
   upstreamUnavailable,
   upstreamUnreadable,
-  UpstreamError,
+  type UpstreamError,
   type UpstreamService,
 } from '../errors.ts';
 import type { GatewayConfig } from '../config.ts';
 import type { GatewayMetrics } from '../observability/metrics.ts';
 import { CircuitBreaker, RetryBudget, Semaphore } from './resilience.ts';
+import { Connection, headerValue } from './transport.ts';
 import { withSpan } from '../observability/spans.ts';
 
 export interface UpstreamRequest {
@@ -73,11 +74,14 @@ const RETRY_STATUSES = new Set([429, 502, 503, 504]);
 const MAX_RETRY_AFTER_MS = 30_000;
 
 interface Origin {
-  pool: Pool;
+  connection: Connection;
   breaker: CircuitBreaker;
   limiter: Semaphore;
   budget: RetryBudget;
 }
+
+/** One attempt's outcome: an answer (any status), or a failure and whether a retry may cure it. */
+type Attempt = { ok: true; response: UpstreamResponse } | { ok: false; error: UpstreamError; retryable: boolean };
 
 export class UpstreamHttp {
   readonly #origins = new Map<string, Origin>();
@@ -91,14 +95,7 @@ export class UpstreamHttp {
     let o = this.#origins.get(origin);
     if (!o) {
       o = {
-        pool: new Pool(origin, {
-          connections: this.options.connections,
-          connectTimeout: this.options.connectTimeoutMs,
-          headersTimeout: this.options.timeoutMs,
-          bodyTimeout: this.options.timeoutMs,
-          keepAliveTimeout: 30_000,
-          keepAliveMaxTimeout: 60_000,
-        }),
+        connection: new Connection(origin, this.options),
         breaker: new CircuitBreaker(this.options.circuit.failureThreshold, this.options.circuit.resetMs, (state) =>
           this.metrics?.setCircuit(service, origin, state),
         ),
@@ -117,7 +114,7 @@ export class UpstreamHttp {
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.#origins.values()].map((o) => o.pool.close()));
+    await Promise.all([...this.#origins.values()].map((o) => o.connection.close()));
     this.#origins.clear();
   }
 
@@ -140,17 +137,18 @@ export class UpstreamHttp {
     const origin = this.origin(req.service, base.origin);
     origin.budget.deposit();
     for (let attempt = 1; ; attempt++) {
+      const outcome = await this.#admitted(req, origin, base);
       let failure: UpstreamError;
       let retryAfter: number | undefined;
-      try {
-        const res = await this.guarded(req, origin, base);
+      if (outcome.ok) {
+        const res = outcome.response;
         if (req.ok.includes(res.status)) return res;
         failure = req.errorFor?.(res) ?? upstreamErrorFromResponse(req.service, res.status, res.json, res.requestId, req.secrets);
         if (!RETRY_STATUSES.has(res.status)) throw failure;
         retryAfter = retryAfterMs(res.headers['retry-after']);
-      } catch (e) {
-        if (!(e instanceof RetryableConnectionError)) throw e;
-        failure = e.error;
+      } else {
+        if (!outcome.retryable) throw outcome.error;
+        failure = outcome.error;
       }
       const wait = backoff(attempt, baseMs, retryAfter);
       if (!req.retry || attempt >= attempts || Date.now() + wait > deadline || req.signal?.aborted) throw failure;
@@ -164,39 +162,45 @@ export class UpstreamHttp {
     }
   }
 
-  /** One attempt behind the origin's circuit breaker and concurrency limit. */
-  private async guarded(req: UpstreamRequest, origin: Origin, base: BaseUrl): Promise<UpstreamResponse> {
-    if (req.signal?.aborted) throw upstreamTimeout(req.service, 'request deadline reached');
+  /** One attempt, if the origin's circuit breaker and concurrency limit admit it; its outcome feeds the breaker. */
+  async #admitted(req: UpstreamRequest, origin: Origin, base: BaseUrl): Promise<Attempt> {
+    if (req.signal?.aborted) return { ok: false, error: upstreamTimeout(req.service, 'request deadline reached'), retryable: false };
     if (!origin.breaker.tryAcquire()) {
       this.metrics?.upstreamRejected.inc({ upstream: req.service, reason: 'circuit_open' });
-      throw upstreamUnavailable(req.service, `circuit open after repeated failures; next probe in ${Math.ceil(origin.breaker.retryInMs() / 1000)} s`);
+      const error = upstreamUnavailable(req.service, `circuit open after repeated failures; next probe in ${Math.ceil(origin.breaker.retryInMs() / 1000)} s`);
+      return { ok: false, error, retryable: false };
     }
     const release = await origin.limiter.acquire(req.signal);
     if (!release) {
       origin.breaker.release();
       this.metrics?.upstreamRejected.inc({ upstream: req.service, reason: 'queue_full' });
-      throw req.signal?.aborted
+      const error = req.signal?.aborted
         ? upstreamTimeout(req.service, 'request deadline reached')
         : upstreamUnavailable(req.service, 'too many concurrent calls to this upstream');
+      return { ok: false, error, retryable: false };
     }
     try {
-      const res = await this.once(req, origin.pool, base);
-      if (res.status >= 500) origin.breaker.failure();
-      else origin.breaker.success();
-      return res;
+      const outcome = await this.#observed(req, origin.connection, base);
+      if (outcome.ok) {
+        if (outcome.response.status >= 500) origin.breaker.failure();
+        else origin.breaker.success();
+      } else {
+        const code = outcome.error.code;
+        if (code === 'UPSTREAM_UNAVAILABLE' || (code === 'UPSTREAM_TIMEOUT' && !req.signal?.aborted)) origin.breaker.failure();
+        else if (code === 'UPSTREAM_ERROR') origin.breaker.success(); // it answered, just badly
+        else origin.breaker.release();
+      }
+      return outcome;
     } catch (e) {
-      const err = e instanceof RetryableConnectionError ? e.error : e;
-      const code = err instanceof UpstreamError ? err.code : undefined;
-      if (code === 'UPSTREAM_UNAVAILABLE' || (code === 'UPSTREAM_TIMEOUT' && !req.signal?.aborted)) origin.breaker.failure();
-      else if (code === 'UPSTREAM_ERROR') origin.breaker.success(); // it answered, just badly
-      else origin.breaker.release();
+      origin.breaker.release();
       throw e;
     } finally {
       release();
     }
   }
 
-  private async once(req: UpstreamRequest, pool: Pool, base: BaseUrl): Promise<UpstreamResponse> {
+  /** One exchange on the wire, with its span, duration metric, call record and log line; decodes the JSON. */
+  async #observed(req: UpstreamRequest, connection: Connection, base: BaseUrl): Promise<Attempt> {
     const query = req.query ? queryString(req.query) : '';
     const path = `${base.path}${req.path}${query ? `?${query}` : ''}`;
     const started = performance.now();
@@ -217,69 +221,45 @@ export class UpstreamHttp {
       async (span) => {
         let status = 'error';
         try {
-          let res: Exchange;
-          try {
-            res = await exchange(
-              pool,
-              {
-                method: req.method,
-                path,
-                headers: {
-                  accept: 'application/json',
-                  ...(req.body !== undefined ? { 'content-type': 'application/json;charset=utf8' } : {}),
-                  ...req.headers,
-                },
-                body: req.body !== undefined ? JSON.stringify(req.body) : undefined,
-              },
-              req.signal,
-              this.options.maxResponseBytes,
-            );
-          } catch (e) {
-            if (e instanceof BodyFailure) {
-              // The answer started (a status and headers) and then broke off: not retried.
-              status = String(e.statusCode);
-              const requestId = requestIdOf(e.headers);
-              if (e.cause === TOO_LARGE) {
-                throw upstreamUnreadable(req.service, e.statusCode, requestId, `response larger than ${this.options.maxResponseBytes} bytes`);
-              }
-              const err = classifyTransportError(req.service, e.cause);
-              throw err instanceof RetryableConnectionError ? err.error : err;
-            }
-            const err = classifyTransportError(req.service, e);
-            status = (err instanceof RetryableConnectionError ? err.error : err) instanceof UpstreamError ? transportLabel(e) : 'error';
-            throw err;
+          const answer = await connection.exchange(req, path);
+          if (!answer.ok) {
+            status = answer.label;
+            span.setStatus({ code: SpanStatusCode.ERROR, message: answer.error.code });
+            return answer;
           }
-          status = String(res.statusCode);
-          const requestId = requestIdOf(res.headers);
-          const text = res.body;
-          span.setAttribute('http.response.status_code', res.statusCode);
+          status = String(answer.status);
+          const { requestId } = answer;
+          span.setAttribute('http.response.status_code', answer.status);
           if (requestId) span.setAttribute('upstream.request_id', requestId);
-          // Performance: one line per upstream call at info doubled the per-request logging cost
-          // (a synchronous write each); answers with an `ok` status are logged at debug, the
-          // others (what an operator looks for) stay at info.
-          // Every call, with its upstream request id, is also listed on the operation's log line.
+          // Performance: a log line is a synchronous write, so answers with an `ok` status are
+          // logged at debug; the others (what an operator looks for) stay at info. Every call,
+          // with its upstream request id, is also listed on the operation's log line.
           const record = {
             upstream: req.service,
             operation: req.operation,
-            status: res.statusCode,
+            status: answer.status,
             upstreamRequestId: requestId,
             ms: Math.round(performance.now() - started),
           };
           if (req.calls && req.calls.length < 50) req.calls.push(record);
-          req.logger?.[req.ok.includes(res.statusCode) ? 'debug' : 'info']({ ...record, method: req.method }, 'upstream call');
+          req.logger?.[req.ok.includes(answer.status) ? 'debug' : 'info']({ ...record, method: req.method }, 'upstream call');
           let json: unknown;
-          if (text.length > 0) {
+          if (answer.body.length > 0) {
             try {
-              json = JSON.parse(text);
+              json = JSON.parse(answer.body);
             } catch {
-              if (req.ok.includes(res.statusCode)) throw upstreamUnreadable(req.service, res.statusCode, requestId, 'malformed JSON');
+              if (req.ok.includes(answer.status)) {
+                const error = upstreamUnreadable(req.service, answer.status, requestId, 'malformed JSON');
+                span.setStatus({ code: SpanStatusCode.ERROR, message: error.code });
+                return { ok: false, error, retryable: false };
+              }
               json = undefined; // an error page that is not JSON still maps by status
             }
           }
-          if (res.statusCode >= 400) span.setStatus({ code: SpanStatusCode.ERROR });
-          return { status: res.statusCode, headers: res.headers, requestId, json };
+          if (answer.status >= 400) span.setStatus({ code: SpanStatusCode.ERROR });
+          return { ok: true, response: { status: answer.status, headers: answer.headers, requestId, json } };
         } catch (e) {
-          span.setStatus({ code: SpanStatusCode.ERROR, message: e instanceof UpstreamError ? e.code : 'error' });
+          span.setStatus({ code: SpanStatusCode.ERROR, message: 'error' });
           throw e;
         } finally {
           this.metrics?.upstreamDuration.observe(
@@ -291,134 +271,6 @@ export class UpstreamHttp {
       },
     );
   }
-}
-
-/** A connection-level failure that a retry may cure. */
-class RetryableConnectionError extends Error {
-  constructor(readonly error: UpstreamError) {
-    super(error.message);
-  }
-}
-
-function transportLabel(e: unknown): string {
-  // DOMException (an aborted signal) has a numeric code.
-  const code = String((e as { code?: unknown })?.code ?? '');
-  if (code.includes('TIMEOUT')) return 'timeout';
-  if (code === 'UND_ERR_ABORTED' || (e as Error)?.name === 'AbortError') return 'aborted';
-  return 'connection_error';
-}
-
-function classifyTransportError(service: UpstreamService, e: unknown): Error {
-  const code = (e as { code?: string })?.code;
-  switch (code) {
-    case 'UND_ERR_CONNECT_TIMEOUT':
-      return new RetryableConnectionError(upstreamTimeout(service, 'connect timeout'));
-    case 'UND_ERR_HEADERS_TIMEOUT':
-      return upstreamTimeout(service, 'no response headers in time');
-    case 'UND_ERR_BODY_TIMEOUT':
-      return upstreamTimeout(service, 'response body stalled');
-    case 'UND_ERR_ABORTED':
-      return upstreamTimeout(service, 'request deadline reached');
-    case 'ECONNREFUSED':
-    case 'ECONNRESET':
-    case 'EPIPE':
-    case 'ENOTFOUND':
-    case 'EAI_AGAIN':
-    case 'EHOSTUNREACH':
-    case 'UND_ERR_SOCKET':
-    case 'UND_ERR_CLOSED':
-      return new RetryableConnectionError(upstreamUnavailable(service, code === 'UND_ERR_SOCKET' ? 'connection lost' : code));
-    default:
-      if ((e as Error)?.name === 'AbortError' || (e as Error)?.name === 'TimeoutError') {
-        return upstreamTimeout(service, 'request deadline reached');
-      }
-      return upstreamUnavailable(service, 'transport error');
-  }
-}
-
-interface Exchange {
-  statusCode: number;
-  headers: Record<string, string | string[] | undefined>;
-  /** The whole body, decoded as UTF-8. */
-  body: string;
-}
-
-/** The answer's status and headers arrived, then its body failed (`cause`). */
-class BodyFailure {
-  constructor(
-    readonly statusCode: number,
-    readonly headers: Exchange['headers'],
-    readonly cause: unknown,
-  ) {}
-}
-
-const TOO_LARGE = new Error('response too large');
-
-/**
- * One request and its whole answer, through undici's dispatch API. Performance: `pool.request()`
- * wraps every answer in a Readable stream (read here through an async iterator) and binds each
- * callback to an AsyncResource; this collects the chunks straight from the parser, with the
- * size cap applied as they arrive. Timeouts are still undici's (headersTimeout, bodyTimeout).
- * Rejects with undici's error (or the signal's reason) before the answer starts, and with a
- * BodyFailure after.
- */
-function exchange(
-  pool: Pool,
-  options: { method: 'GET' | 'POST'; path: string; headers: Record<string, string>; body: string | undefined },
-  signal: AbortSignal | undefined,
-  maxBytes: number,
-): Promise<Exchange> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    let controller: Dispatcher.DispatchController | undefined;
-    let statusCode = 0;
-    let headers: Exchange['headers'] = {};
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let settled = false;
-    const onAbort = () => controller?.abort(signal!.reason);
-    signal?.addEventListener('abort', onAbort, { once: true });
-    const settle = () => {
-      settled = true;
-      signal?.removeEventListener('abort', onAbort);
-    };
-    const handler: Dispatcher.DispatchHandler = {
-      onRequestStart(c) {
-        controller = c;
-        if (signal?.aborted) c.abort(signal.reason);
-      },
-      onResponseStart(_c, status, responseHeaders) {
-        statusCode = status;
-        headers = responseHeaders;
-      },
-      onResponseData(c, chunk) {
-        size += chunk.length;
-        if (size > maxBytes) c.abort(TOO_LARGE);
-        else chunks.push(chunk);
-      },
-      onResponseEnd() {
-        if (settled) return;
-        settle();
-        resolve({ statusCode, headers, body: chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks, size).toString('utf8') });
-      },
-      onResponseError(_c, error) {
-        if (settled) return;
-        settle();
-        reject(statusCode ? new BodyFailure(statusCode, headers, error) : error);
-      },
-    };
-    try {
-      pool.dispatch(options, handler);
-    } catch (e) {
-      // A pool that is closing refuses at once.
-      settle();
-      reject(e);
-    }
-  });
-}
-
-function requestIdOf(headers: Exchange['headers']): string | undefined {
-  return headerValue(headers['x-request-id']) ?? headerValue(headers['x-acs-request-id']) ?? headerValue(headers['x-openstack-request-id']);
 }
 
 interface BaseUrl {
@@ -454,10 +306,6 @@ function queryString(query: Record<string, string | undefined>): string {
     if (v !== undefined) out += `${out ? '&' : ''}${encodeURIComponent(k)}=${encodeURIComponent(v)}`;
   }
   return out;
-}
-
-function headerValue(v: string | string[] | undefined): string | undefined {
-  return Array.isArray(v) ? v[0] : v;
 }
 
 /** `Retry-After` in seconds or as an HTTP date → milliseconds (capped). */
