@@ -1,6 +1,7 @@
 // One zod schema for the environment, parsed once at start-up. Bad configuration fails
 // fast with one clear line per problem, before anything listens.
 import { z } from 'zod';
+import type { GraphiqlDemo } from './graphiql.ts';
 
 const onOff = (def: 'on' | 'off') =>
   z
@@ -142,9 +143,7 @@ export interface GatewayConfig {
    * GraphiQL pre-fills the emulator's demo ids, credentials and `Authorization` header.
    * Not from the environment: `npm start` sets it only while the embedded emulator serves IDaaS.
    */
-  graphiqlDemo: boolean;
-  /** With `graphiqlDemo`: the `Authorization` GraphiQL pre-fills instead of the demo access token (broker mode's demo caller JWT). */
-  graphiqlDemoAuthorization?: string;
+  graphiqlDemo: GraphiqlDemo | undefined;
   cursorSecret: string | undefined;
   upstream: {
     connectTimeoutMs: number;
@@ -280,7 +279,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     iam: { endpoints: e.IAM_ENDPOINTS ?? [] },
     emulator: { enabled: e.EMULATOR, latencyMs: e.EMULATOR_LATENCY_MS },
     graphiql: e.GRAPHIQL,
-    graphiqlDemo: false,
+    graphiqlDemo: undefined,
     cursorSecret: e.CURSOR_SECRET,
     upstream: {
       connectTimeoutMs: e.UPSTREAM_CONNECT_TIMEOUT_MS,

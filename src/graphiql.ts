@@ -3,23 +3,12 @@
 // other host (yoga's built-in page loads them from a CDN). The page is rendered once, on
 // the first GET, and reused.
 //
-// The default query is one document of named example operations. With `demo` (only while
+// The default query is one document of named example operations. With a demo (only while
 // the embedded emulator serves IDaaS PAM) it is filled with the emulator's demo ids and
-// credentials and the demo `Authorization` header; otherwise it carries placeholders only,
+// credentials and a demo `Authorization` header; otherwise it carries placeholders only,
 // and no demo secret is ever put in the page.
 import type { GraphiQLOptions, YogaServerOptions } from 'graphql-yoga';
 import type { GatewayConfig } from './config.ts';
-import {
-  DEMO_ACCESS_TOKENS,
-  DEMO_CLOUD_ACCOUNT_ROLES,
-  DEMO_CONSUMERS,
-  DEMO_CREDENTIAL_PROVIDERS,
-  DEMO_IAM_DOMAIN,
-  DEMO_IAM_FEDERATED,
-  DEMO_IAM_PROJECTS,
-  DEMO_IAM_USERS,
-  DEMO_INSTANCE_ID,
-} from './emulator/fixtures.ts';
 
 /** The values the example operations are filled with. */
 export interface ExampleValues {
@@ -37,21 +26,17 @@ export interface ExampleValues {
   federatedToken: string;
 }
 
-/** The emulator's demo data (see src/emulator/fixtures.ts). */
-export const DEMO_EXAMPLE_VALUES: ExampleValues = {
-  instanceId: DEMO_INSTANCE_ID,
-  consumerId: DEMO_CONSUMERS.medium,
-  credentialProviderIdentifier: DEMO_CREDENTIAL_PROVIDERS.jwt.identifier,
-  // The consumer's first token: neither revoked nor expired.
-  authenticationTokenId: 'atntkn_demo20000kqflm0s8nmdc1cb5',
-  alibabaRoleExternalId: DEMO_CLOUD_ACCOUNT_ROLES.alibaba.cloudAccountRoleExternalId,
-  awsRoleExternalId: DEMO_CLOUD_ACCOUNT_ROLES.aws.cloudAccountRoleExternalId,
-  domainName: DEMO_IAM_DOMAIN.name,
-  projectName: DEMO_IAM_PROJECTS.euWest0.name,
-  passwordUser: { userName: DEMO_IAM_USERS.password.name, password: DEMO_IAM_USERS.password.password },
-  mfaUser: { userName: DEMO_IAM_USERS.mfa.name, password: DEMO_IAM_USERS.mfa.password, userId: DEMO_IAM_USERS.mfa.id },
-  federatedToken: DEMO_IAM_FEDERATED.token,
-};
+/**
+ * What the page is pre-filled with while the embedded emulator serves IDaaS: its demo values and
+ * the `Authorization` of a demo caller. The server passes it in when it starts the emulator
+ * (src/emulator/demo-examples.ts); the gateway itself knows no demo data.
+ */
+export interface GraphiqlDemo {
+  values: ExampleValues;
+  /** The demo access token, or in broker mode a demo caller's JWT (`Bearer …`). */
+  authorization: string;
+  broker: boolean;
+}
 
 /** What a production page shows: placeholders, no secret. */
 export const PLACEHOLDER_EXAMPLE_VALUES: ExampleValues = {
@@ -210,16 +195,14 @@ mutation RescopeFederatedToken {
 /** GraphiQL options beyond yoga's type that the inlined GraphiQL passes on to the GraphiQL component. */
 type PageOptions = GraphiQLOptions & { variables?: string; visiblePlugin?: string };
 
-/** `brokerAuthorization`: the demo caller's `Authorization` to pre-fill in broker mode, instead of the demo access token. */
-export function pageOptions(demo: boolean, brokerAuthorization?: string): PageOptions {
-  const demoAuthorization = brokerAuthorization ?? `Bearer ${DEMO_ACCESS_TOKENS.full.token}`;
+export function pageOptions(demo: GraphiqlDemo | undefined): PageOptions {
   return {
     title: 'token-gateway',
-    defaultQuery: exampleDocument(demo ? DEMO_EXAMPLE_VALUES : PLACEHOLDER_EXAMPLE_VALUES, demo, brokerAuthorization !== undefined),
+    defaultQuery: exampleDocument(demo?.values ?? PLACEHOLDER_EXAMPLE_VALUES, demo !== undefined, demo?.broker),
     variables: JSON.stringify({ after: null, passcode: demo ? '' : 'YOUR_6_DIGIT_PASSCODE' }, null, 2),
     // Only the demo access token, and only while the emulator serves IDaaS; never persisted
     // (GraphiQL would otherwise keep whatever a user pastes in localStorage).
-    headers: demo ? JSON.stringify({ Authorization: demoAuthorization }, null, 2) : '{}',
+    headers: demo ? JSON.stringify({ Authorization: demo.authorization }, null, 2) : '{}',
     shouldPersistHeaders: false,
     visiblePlugin: 'Documentation Explorer',
     defaultEditorToolsVisibility: true,
@@ -228,10 +211,10 @@ export function pageOptions(demo: boolean, brokerAuthorization?: string): PageOp
 
 /** yoga's `graphiql` + `renderGraphiQL` options for the config (`graphiql: false` when GRAPHIQL=off). */
 export function graphiqlOptions(
-  config: Pick<GatewayConfig, 'graphiql' | 'graphiqlDemo'> & Partial<Pick<GatewayConfig, 'graphiqlDemoAuthorization'>>,
+  config: Pick<GatewayConfig, 'graphiql' | 'graphiqlDemo'>,
 ): Pick<YogaServerOptions<Record<string, unknown>, Record<string, unknown>>, 'graphiql' | 'renderGraphiQL'> {
   if (!config.graphiql) return { graphiql: false };
-  const options = pageOptions(config.graphiqlDemo, config.graphiqlDemoAuthorization);
+  const options = pageOptions(config.graphiqlDemo);
   const json = JSON.stringify(options);
   // render-graphiql embeds the options as JSON inside a <script>: nothing may close it.
   if (json.includes('<')) throw new Error('GraphiQL options must not contain "<"');

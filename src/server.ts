@@ -37,8 +37,10 @@ if (config.emulator.enabled && (needsIdaas || needsIam)) {
   emulator = await startEmulator({ port: 0, latencyMs: config.emulator.latencyMs });
   if (needsIdaas) {
     config.idaas.endpoint = emulator.url;
-    config.graphiqlDemo = true; // GraphiQL pre-fills the demo data and Authorization header
-    if (config.auth.mode === 'broker') banner.push(...(await (await import('./broker/demo.ts')).fillDemoBroker(config, emulator)).lines);
+    // GraphiQL pre-fills the demo data and a demo Authorization header (a caller's JWT in broker mode).
+    const demo = config.auth.mode === 'broker' ? await (await import('./broker/demo.ts')).fillDemoBroker(config, emulator) : undefined;
+    if (demo) banner.push(...demo.lines);
+    config.graphiqlDemo = (await import('./emulator/demo-examples.ts')).graphiqlDemo(demo?.graphiqlCallerJwt);
   }
   if (needsIam) config.iam.endpoints = [{ name: 'emulator', url: emulator.url }];
 }

@@ -2,12 +2,8 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { parse, validate } from 'graphql';
 import { schema } from '../src/schema/index.ts';
-import {
-  DEMO_EXAMPLE_VALUES,
-  PLACEHOLDER_EXAMPLE_VALUES,
-  exampleDocument,
-  graphiqlOptions,
-} from '../src/graphiql.ts';
+import { PLACEHOLDER_EXAMPLE_VALUES, exampleDocument, graphiqlOptions } from '../src/graphiql.ts';
+import { DEMO_EXAMPLE_VALUES, graphiqlDemo } from '../src/emulator/demo-examples.ts';
 import { DEMO_ACCESS_TOKENS, DEMO_IAM_FEDERATED, DEMO_IAM_USERS } from '../src/emulator/fixtures.ts';
 import { authenticator } from 'otplib';
 import { FULL, startStack, type Stack } from './helpers.ts';
@@ -42,7 +38,7 @@ describe('GraphiQL page', () => {
   });
 
   test('demo mode: self-contained page with the example operations and the demo header', async () => {
-    const stack = await start({ graphiqlDemo: true });
+    const stack = await start({ graphiqlDemo: graphiqlDemo() });
     const { res, html } = await getPage(stack);
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/^text\/html/);
@@ -57,7 +53,7 @@ describe('GraphiQL page', () => {
   });
 
   test('production mode (graphiqlDemo false): placeholders, no demo secret anywhere in the page', async () => {
-    const stack = await start({ graphiqlDemo: false });
+    const stack = await start({ graphiqlDemo: undefined });
     const { res, html } = await getPage(stack);
     expect(res.status).toBe(200);
     for (const op of OPERATIONS) expect(html).toContain(op);
@@ -66,12 +62,12 @@ describe('GraphiQL page', () => {
   });
 
   test('GRAPHIQL=off: GET /graphql with Accept: text/html does not serve GraphiQL', async () => {
-    const stack = await start({ graphiql: false, graphiqlDemo: true });
+    const stack = await start({ graphiql: false, graphiqlDemo: graphiqlDemo() });
     const { res, html } = await getPage(stack);
     expect(res.headers.get('content-type') ?? '').not.toMatch(/text\/html/);
     expect(html).not.toContain('GraphiQL');
     expect(html).not.toContain('demo-idaas-access-token');
-    expect(graphiqlOptions({ graphiql: false, graphiqlDemo: true })).toEqual({ graphiql: false });
+    expect(graphiqlOptions({ graphiql: false, graphiqlDemo: graphiqlDemo() })).toEqual({ graphiql: false });
   });
 });
 

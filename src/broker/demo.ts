@@ -23,10 +23,12 @@ function demoPolicyFile(): string {
 export interface DemoBroker {
   /** What `npm start` prints: the demo callers and their tokens. */
   lines: string[];
+  /** The first demo caller's JWT, for GraphiQL to pre-fill (when the emulator is the callers' issuer). */
+  graphiqlCallerJwt: string | undefined;
 }
 
 export async function fillDemoBroker(config: GatewayConfig, emulator: Emulator): Promise<DemoBroker> {
-  if (config.auth.mode !== 'broker') return { lines: [] };
+  if (config.auth.mode !== 'broker') return { lines: [], graphiqlCallerJwt: undefined };
   const given: Partial<BrokerConfig> = config.auth;
   const lines: string[] = [];
   const ownClient = given.clientId !== undefined;
@@ -51,6 +53,5 @@ export async function fillDemoBroker(config: GatewayConfig, emulator: Emulator):
     lines.push(`  ${c.subject} (${c.groups.join(', ')}):`, `    Authorization: Bearer ${token}`);
   }
   lines.push(`  policy: ${config.auth.policyFile}   audit log: ${config.auth.auditLog}${given.auditHmacKey ? '' : '   (AUDIT_HMAC_KEY: random for this run)'}`);
-  if (config.auth.caller?.issuer === emulator.oidc.issuer) config.graphiqlDemoAuthorization = `Bearer ${tokens[0]}`;
-  return { lines };
+  return { lines, graphiqlCallerJwt: config.auth.caller?.issuer === emulator.oidc.issuer ? tokens[0] : undefined };
 }

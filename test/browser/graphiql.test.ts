@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startHttpGateway, type HttpGateway } from '../http-gateway.ts';
 import { CHROMIUM } from './global-setup.ts';
+import { graphiqlDemo } from '../../src/emulator/demo-examples.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const SCREENSHOT = join(ROOT, 'test-results/graphiql.png');
@@ -35,7 +36,7 @@ let page: Page;
 const requests: string[] = [];
 
 beforeAll(async () => {
-  gw = await startHttpGateway(() => ({ graphiqlDemo: true }));
+  gw = await startHttpGateway(() => ({ graphiqlDemo: graphiqlDemo() }));
   userDataDir = await mkdtemp(join(tmpdir(), 'token-gateway-chromium-'));
   context = await chromium.launchPersistentContext(userDataDir, {
     executablePath: CHROMIUM,
