@@ -57,7 +57,15 @@ export class UpstreamError extends GatewayError {
   get upstream(): UpstreamInfo {
     return this.extensions.upstream as UpstreamInfo;
   }
+
+  /** Why this answer means more than its status (`extensions.reason`), where it does. */
+  get reason(): UpstreamReason | undefined {
+    return this.extensions.reason as UpstreamReason | undefined;
+  }
 }
+
+/** The reasons SPECIAL_CASES below give; clients see them as `extensions.reason`. */
+export type UpstreamReason = 'USER_LOCKED' | 'TOKEN_NOT_ACCEPTED';
 
 const SERVICE_NAMES: Record<UpstreamService, string> = { idaas: 'IDaaS PAM', 'idaas-token': 'IDaaS token endpoint', iam: 'IAM' };
 
@@ -129,24 +137,100 @@ export function redact(text: string, secrets: readonly (string | undefined)[]): 
   return out;
 }
 
-/** An upstream error answer → a typed GraphQL error. */
-export function upstreamErrorFromResponse(
-  service: UpstreamService,
-  status: number,
-  body: unknown,
-  headerRequestId: string | undefined,
-  secrets: readonly (string | undefined)[] = [],
-): UpstreamError {
-  const raw = parseUpstreamErrorBody(body);
-  // The upstream's fields are quoted back to the client: none may echo the caller's secrets.
-  const parsed = { ...raw, code: raw.code && redact(raw.code, secrets).slice(0, 100) };
-  const code = codeForStatus(status);
-  const upstreamMessage = parsed.message ? `: ${redact(parsed.message, secrets).slice(0, 500)}` : '';
+/** An upstream's error answer, as the transport read it. */
+export interface UpstreamErrorAnswer {
+  status: number;
+  /** The parsed JSON body, if it was JSON. */
+  json: unknown;
+  /** From the response headers. */
+  requestId: string | undefined;
+  headers?: Record<string, string | string[] | undefined>;
+}
+
+/** What the request was, where that changes what an answer means. */
+export interface UpstreamErrorContext {
+  /** The caller's secrets: none may be quoted back. */
+  secrets?: readonly (string | undefined)[];
+  /** The request presented a token to the IAM (rescoping), so Keystone's 404 means "not accepted". */
+  presentedToken?: boolean;
+}
+
+/** Answers that mean more than their status, per upstream: the one place they are read. */
+type SpecialCase = (
+  answer: UpstreamErrorAnswer,
+  parsed: ParsedUpstreamError,
+  upstream: UpstreamInfo,
+  context: UpstreamErrorContext,
+) => UpstreamError | undefined;
+
+const SPECIAL_CASES: Partial<Record<UpstreamService, SpecialCase>> = {
+  iam: (answer, parsed, upstream, context) => {
+    // Keystone answers 404 ("Could not find token", "Could not recognize Fernet token", "Failed to
+    // validate token") for an unknown, garbage, revoked or expired token: for the caller that is
+    // a failed authentication, not a missing resource.
+    if (answer.status === 404 && context.presentedToken && /could not find token|could not recognize fernet token|failed to validate token/i.test(parsed.message ?? '')) {
+      return new UpstreamError('The IAM does not accept this token: it is unknown, malformed or expired.', 'UNAUTHENTICATED', upstream, {
+        reason: 'TOKEN_NOT_ACCEPTED',
+      });
+    }
+    if (answer.status !== 401) return undefined;
+    const receipt = headerValue(answer.headers, 'openstack-auth-receipt');
+    if (receipt || parsed.requiredAuthMethods) {
+      return new UpstreamError(
+        'The IAM needs a second factor: send `totp { userId, passcode }` with the passcode of the virtual MFA device' +
+          (receipt ? ', and `receipt` to continue this sign-in.' : '.'),
+        'MFA_REQUIRED',
+        upstream,
+        { requiredMethods: parsed.requiredAuthMethods ?? [['password', 'totp']], ...(receipt ? { receipt } : {}) },
+      );
+    }
+    if (parsed.message && /\block(ed)?\b/i.test(parsed.message)) {
+      return new UpstreamError(
+        `The IAM has locked this user after too many failed sign-ins: ${parsed.message.slice(0, 300)}`,
+        'RATE_LIMITED',
+        upstream,
+        { reason: 'USER_LOCKED' },
+      );
+    }
+    return undefined;
+  },
+  // The gateway's own M2M sign-in: any refusal is the operator's configuration (invalid_client,
+  // invalid_scope, ...), never the caller's; a 5xx is IDaaS being unavailable.
+  'idaas-token': (answer, parsed, upstream) => {
+    const generic = genericError('idaas-token', answer, upstream, parsed);
+    return new UpstreamError(generic.message, answer.status >= 500 ? 'UPSTREAM_UNAVAILABLE' : 'UPSTREAM_ERROR', upstream);
+  },
+};
+
+function headerValue(headers: UpstreamErrorAnswer['headers'], name: string): string | undefined {
+  const v = headers?.[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+function genericError(service: UpstreamService, answer: UpstreamErrorAnswer, upstream: UpstreamInfo, parsed: ParsedUpstreamError) {
+  const upstreamMessage = parsed.message ? `: ${parsed.message.slice(0, 500)}` : '';
   return new UpstreamError(
-    `${SERVICE_NAMES[service]} answered ${status}${parsed.code ? ` ${parsed.code}` : ''}${upstreamMessage}`,
-    code,
-    { service, status, code: parsed.code, requestId: parsed.requestId ?? headerRequestId },
+    `${SERVICE_NAMES[service]} answered ${answer.status}${parsed.code ? ` ${parsed.code}` : ''}${upstreamMessage}`,
+    codeForStatus(answer.status),
+    upstream,
   );
+}
+
+/**
+ * An upstream error answer → a typed GraphQL error: the status map, and each upstream's answers
+ * that mean more than their status (SPECIAL_CASES), in one place.
+ */
+export function upstreamErrorFromResponse(service: UpstreamService, answer: UpstreamErrorAnswer, context: UpstreamErrorContext = {}): UpstreamError {
+  const secrets = context.secrets ?? [];
+  const raw = parseUpstreamErrorBody(answer.json);
+  // The upstream's fields are quoted back to the client: none may echo the caller's secrets.
+  const parsed: ParsedUpstreamError = {
+    ...raw,
+    code: raw.code && redact(raw.code, secrets).slice(0, 100),
+    message: raw.message && redact(raw.message, secrets),
+  };
+  const upstream = dropUndefined({ service, status: answer.status, code: parsed.code, requestId: raw.requestId ?? answer.requestId });
+  return SPECIAL_CASES[service]?.(answer, parsed, upstream, context) ?? genericError(service, answer, upstream, parsed);
 }
 
 export function upstreamUnreadable(service: UpstreamService, status: number, requestId: string | undefined, why: string) {

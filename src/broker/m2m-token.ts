@@ -178,7 +178,7 @@ export class M2mTokenClient {
     };
   }
 
-  /** An OAuth error answer: the operator's problem (UPSTREAM_ERROR), or IDaaS's (5xx). */
+  /** An OAuth error answer (src/errors.ts: the operator's problem, UPSTREAM_ERROR, or IDaaS's, 5xx). */
   private async errorAnswer(response: Response, requestId: string | undefined, secrets: (string | undefined)[]) {
     let body: unknown;
     try {
@@ -188,8 +188,7 @@ export class M2mTokenClient {
       if (transportFailure(e)) return this.transportError(e, secrets);
       body = undefined;
     }
-    const parsed = upstreamErrorFromResponse(SERVICE, response.status, body, requestId, secrets);
-    return new UpstreamError(parsed.message, response.status >= 500 ? 'UPSTREAM_UNAVAILABLE' : 'UPSTREAM_ERROR', parsed.upstream);
+    return upstreamErrorFromResponse(SERVICE, { status: response.status, json: body, requestId }, { secrets });
   }
 
   private transportError(e: unknown, secrets: (string | undefined)[]): UpstreamError {

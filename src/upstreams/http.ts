@@ -41,8 +41,8 @@ export interface UpstreamRequest {
   logger?: Logger;
   /** Where this request's upstream calls are recorded (for the per-operation log line). */
   calls?: UpstreamCallRecord[];
-  /** A service-specific reading of an error answer (e.g. IAM's MFA receipt); falls back to the status map. */
-  errorFor?: (res: UpstreamResponse) => UpstreamError | undefined;
+  /** The request presents a token to the IAM (rescoping): changes what a 404 means (src/errors.ts). */
+  presentedToken?: boolean;
 }
 
 /** What `call` validates a body with: a zod schema, or a hand-written reader with zod's `safeParse` shape. */
@@ -143,7 +143,7 @@ export class UpstreamHttp {
       if (outcome.ok) {
         const res = outcome.response;
         if (req.ok.includes(res.status)) return res;
-        failure = req.errorFor?.(res) ?? upstreamErrorFromResponse(req.service, res.status, res.json, res.requestId, req.secrets);
+        failure = upstreamErrorFromResponse(req.service, res, { secrets: req.secrets, presentedToken: req.presentedToken });
         if (!RETRY_STATUSES.has(res.status)) throw failure;
         retryAfter = retryAfterMs(res.headers['retry-after']);
       } else {

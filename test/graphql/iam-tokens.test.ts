@@ -523,6 +523,8 @@ describe('IAM tokens', () => {
         'createScopedIamToken',
       );
       expect(err.extensions.upstream).toMatchObject({ service: 'iam', status: 404 });
+      expect(err.extensions.reason).toBe('TOKEN_NOT_ACCEPTED');
+      expect(err.message).toBe('The IAM does not accept this token: it is unknown, malformed or expired.');
       expect(iamCalls(stack)).toBe(1);
     });
 

@@ -2,7 +2,7 @@
 // Cloud, OpenStack Keystone). Endpoints are chosen by configured name only; a client can
 // never make the gateway call a URL of its choosing.
 import type { RequestScope, UpstreamHttp, UpstreamResponse } from '../http.ts';
-import { badInput, parseUpstreamErrorBody, redact, upstreamNotConfigured, upstreamUnreadable, UpstreamError } from '../../errors.ts';
+import { badInput, upstreamNotConfigured, upstreamUnreadable, UpstreamError } from '../../errors.ts';
 import { iamTokenBodySchema, type IamTokenBody } from './schemas.ts';
 import type { SignInGuard } from './guard.ts';
 
@@ -68,7 +68,7 @@ export class IamClient {
     } catch (e) {
       if (guardKey && e instanceof UpstreamError) {
         if (e.code === 'UNAUTHENTICATED') this.guard.failure(guardKey);
-        else if (e.extensions.reason === 'USER_LOCKED') this.guard.lockedByIam(guardKey);
+        else if (e.reason === 'USER_LOCKED') this.guard.lockedByIam(guardKey);
       }
       throw e;
     }
@@ -94,7 +94,7 @@ export class IamClient {
         ok: [200, 201],
         secrets,
         ...this.scope,
-        errorFor: (res) => iamError(res, secrets, Boolean(p.token)),
+        presentedToken: Boolean(p.token),
       },
       iamTokenBodySchema,
     );
@@ -107,37 +107,4 @@ export class IamClient {
 function header(res: UpstreamResponse, name: string): string | undefined {
   const v = res.headers[name];
   return Array.isArray(v) ? v[0] : v;
-}
-
-/** IAM answers that mean more than their status: a second factor is needed, or the user is locked. */
-function iamError(res: UpstreamResponse, secrets: readonly (string | undefined)[], usesToken: boolean): UpstreamError | undefined {
-  const parsed = parseUpstreamErrorBody(res.json);
-  const upstream = { service: 'iam' as const, status: res.status, code: parsed.code, requestId: parsed.requestId ?? res.requestId };
-  // Keystone answers 404 ("Could not find token", "Could not recognize Fernet token", "Failed to
-  // validate token") for an unknown, garbage, revoked or expired token:
-  // for the caller that is a failed authentication, not a missing resource.
-  if (res.status === 404 && usesToken && /could not find token|could not recognize fernet token|failed to validate token/i.test(parsed.message ?? '')) {
-    return new UpstreamError('The IAM does not accept this token: it is unknown, malformed or expired.', 'UNAUTHENTICATED', upstream);
-  }
-  if (res.status !== 401) return undefined;
-  const receipt = header(res, 'openstack-auth-receipt');
-  if (receipt || parsed.requiredAuthMethods) {
-    const requiredMethods = parsed.requiredAuthMethods ?? [['password', 'totp']];
-    return new UpstreamError(
-      'The IAM needs a second factor: send `totp { userId, passcode }` with the passcode of the virtual MFA device' +
-        (receipt ? ', and `receipt` to continue this sign-in.' : '.'),
-      'MFA_REQUIRED',
-      upstream,
-      { requiredMethods, ...(receipt ? { receipt } : {}) },
-    );
-  }
-  if (parsed.message && /\block(ed)?\b/i.test(parsed.message)) {
-    return new UpstreamError(
-      `The IAM has locked this user after too many failed sign-ins: ${redact(parsed.message, secrets).slice(0, 300)}`,
-      'RATE_LIMITED',
-      upstream,
-      { reason: 'USER_LOCKED' },
-    );
-  }
-  return undefined;
 }
