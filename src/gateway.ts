@@ -132,9 +132,9 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
       error: (...a: unknown[]) => logger.error({ err: a.find((x) => x instanceof Error) ?? String(a[0]) }, 'unexpected error'),
     },
     maskedErrors: true,
-    // Performance: useBodyLimit (above) already enforces MAX_BODY_BYTES, for declared and chunked
-    // bodies alike, and Node's HTTP parser rejects malformed Content-Length. Yoga's own 25 MB
-    // limit would re-wrap every body in a TransformStream + stream.pipeline (~4% of CPU per request).
+    // useBodyLimit (above) already enforces MAX_BODY_BYTES, for declared and chunked bodies alike,
+    // and Node's HTTP parser rejects malformed Content-Length. Yoga's own 25 MB limit would
+    // re-wrap every body in a TransformStream + stream.pipeline.
     maxRequestBodySize: false,
     plugins,
     context: (initial) => {

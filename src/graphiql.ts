@@ -221,9 +221,9 @@ export function graphiqlOptions(
   let page: Promise<string> | undefined;
   return {
     graphiql: options,
-    // The options are fixed, so the page is too: render it on first use (it inlines ~9 MB).
-    // Performance: the renderer module itself is imported on first use too; a static import
-    // cost every start ~120 ms and ~48 MB of RSS, GraphiQL on or off.
+    // The options are fixed, so the page is too: render it on first use (it inlines all of
+    // GraphiQL). The renderer module itself is imported on first use too: it is large, and a
+    // static import would cost every start, GraphiQL on or off.
     renderGraphiQL: () => (page ??= import('@graphql-yoga/render-graphiql').then((m) => m.renderGraphiQL(options))),
   };
 }

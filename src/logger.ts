@@ -24,9 +24,8 @@ const BASE = { service: 'token-gateway' };
 let lastMs = 0;
 let lastTime = '';
 /**
- * pino's isoTime, made once per millisecond. Performance: a Date and toISOString() for every
- * line was ~1.4% of the CPU of a request that makes no upstream call; under load, lines written
- * in the same millisecond share the string.
+ * pino's isoTime, made once per millisecond: under load, lines written in the same millisecond
+ * share the string instead of each making a Date and an ISO string.
  */
 function isoTime(): string {
   const now = Date.now();
@@ -45,9 +44,8 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
       redact: { paths: REDACT_PATHS, censor: '[REDACTED]' },
       timestamp: isoTime,
     },
-    // Performance: pino's default stdout destination writes asynchronously, each line a
-    // round trip through libuv's thread pool (~7% of the gateway's CPU under load, on one
-    // core). A synchronous write is one syscall, and what Node itself does for stdout on a
+    // pino's default stdout destination writes asynchronously, each line a round trip through
+    // libuv's thread pool. A synchronous write is one syscall, and what Node itself does for stdout on a
     // pipe or file; it also keeps the last lines before a crash.
     destination ?? pino.destination({ dest: 1, sync: true }),
   );
@@ -58,9 +56,8 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
  * timestamp as `logger`, without redaction. That line has a fixed shape, made only of values the
  * gateway produces itself (request id, operation name and type, outcome, duration, error codes,
  * upstream statuses and request ids), never of a request's variables, headers or an upstream
- * body: there is nothing in it to redact. Performance: pino's redaction, with its wildcard paths,
- * was ~40% of the cost of writing that line and ~4% of what a request allocated. The secrets
- * tests read this line like every other.
+ * body: there is nothing in it to redact, and pino's redaction with its wildcard paths was most of
+ * the cost of writing it. The secrets tests read this line like every other.
  */
 export function operationLogger(logger: Logger): Logger {
   return pino({ level: logger.level, base: BASE, timestamp: isoTime }, (logger as unknown as Record<symbol, DestinationStream>)[pino.symbols.streamSym]);

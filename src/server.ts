@@ -7,8 +7,8 @@ import { createGateway, type Gateway } from './gateway.ts';
 import { createLogger } from './logger.ts';
 import { installProcessHandlers } from './process-handlers.ts';
 import type { Emulator } from './emulator/index.ts';
-// Performance: the emulator (~140 ms, ~20 MB) and the OpenTelemetry SDK + OTLP exporter (~380 ms,
-// ~15 MB) are imported below only when used, not on every start.
+// The emulator, the OpenTelemetry SDK and broker mode's services are imported below only when
+// used: each costs start-up time and memory that most starts do not need.
 
 let config: GatewayConfig;
 try {

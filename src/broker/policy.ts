@@ -111,8 +111,8 @@ export class PolicyEngine {
   readonly #file: string;
   readonly #slots: [string, string];
   #active = 0;
-  // A wasm decision costs tens of µs even preparsed (re-parsing per call is ~5x that); a cache
-  // hit is ~1 µs, which keeps broker-mode list reads near forward mode's cost.
+  // A wasm decision is costly even preparsed, and a cache hit is a map lookup: it keeps
+  // broker-mode list reads near forward mode's cost.
   readonly #decisions = new LRUCache<string, boolean>({ max: CACHE_SIZE });
 
   private constructor(file: string) {

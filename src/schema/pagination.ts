@@ -103,9 +103,8 @@ export async function loadTokenConnection(
 }
 
 /**
- * Performance: an edge whose cursor is HMAC-signed on first read, then kept. Queries that
- * select only `nodes` (the common case) sign nothing; signing 20 cursors per page was ~6% of
- * the gateway's CPU time for a list query. Same cursor value either way. (A class, so the
+ * An edge whose cursor is HMAC-signed on first read, then kept, so that queries selecting only
+ * `nodes` (the common case) sign nothing. Same cursor value either way. (A class, so the
  * getter is shared on the prototype rather than allocated per edge.)
  */
 class LazyCursorEdge implements TokenEdge {

@@ -231,7 +231,7 @@ export class UpstreamHttp {
           const { requestId } = answer;
           span.setAttribute('http.response.status_code', answer.status);
           if (requestId) span.setAttribute('upstream.request_id', requestId);
-          // Performance: a log line is a synchronous write, so answers with an `ok` status are
+          // A log line is a synchronous write, so answers with an `ok` status are
           // logged at debug; the others (what an operator looks for) stay at info. Every call,
           // with its upstream request id, is also listed on the operation's log line.
           const record = {

@@ -72,7 +72,7 @@ export class Connection {
 
   /**
    * One request (`path` is the full path with its query) and its whole answer, through undici's
-   * dispatch API. Performance: `pool.request()` wraps every answer in a Readable stream and binds
+   * dispatch API, because `pool.request()` wraps every answer in a Readable stream and binds
    * each callback to an AsyncResource; this collects the chunks straight from the parser, with
    * the size cap applied as they arrive. Timeouts are still undici's (headersTimeout, bodyTimeout).
    * Never rejects.
