@@ -61,6 +61,16 @@ describe('GraphiQL page', () => {
     for (const secret of DEMO_SECRETS) expect(html).not.toContain(secret);
   });
 
+  test('broker demo: the demo caller’s JWT in the Headers tab instead of the access token, and the header comment says so', () => {
+    const options = graphiqlOptions({ graphiql: true, graphiqlDemo: graphiqlDemo('eyJhbGciOiJSUzI1NiJ9.e30.c2ln') }).graphiql as {
+      headers: string;
+      defaultQuery: string;
+    };
+    expect(JSON.parse(options.headers)).toEqual({ Authorization: 'Bearer eyJhbGciOiJSUzI1NiJ9.e30.c2ln' });
+    expect(options.defaultQuery).toContain('broker mode');
+    expect(JSON.stringify(options)).not.toContain(DEMO_ACCESS_TOKENS.full.token);
+  });
+
   test('GRAPHIQL=off: GET /graphql with Accept: text/html does not serve GraphiQL', async () => {
     const stack = await start({ graphiql: false, graphiqlDemo: graphiqlDemo() });
     const { res, html } = await getPage(stack);

@@ -9,7 +9,11 @@ import {
   DEMO_IAM_PROJECTS,
   DEMO_IAM_USERS,
   DEMO_INSTANCE_ID,
+  DEMO_CALLER_AUDIENCE,
+  DEMO_CALLERS,
+  DEMO_M2M_CLIENT,
 } from './fixtures.ts';
+import { IDAAS_TOKEN_PATH } from './oauth.ts';
 
 export function describeDemoData(): string {
   const t = DEMO_ACCESS_TOKENS;
@@ -27,5 +31,9 @@ export function describeDemoData(): string {
     `  IAM password user:       ${DEMO_IAM_USERS.password.name} / ${DEMO_IAM_USERS.password.password}`,
     `  IAM MFA user:            ${DEMO_IAM_USERS.mfa.name} / ${DEMO_IAM_USERS.mfa.password}, id ${DEMO_IAM_USERS.mfa.id}, TOTP secret ${DEMO_IAM_USERS.mfa.totpSecret}`,
     `  IAM federated token:     ${DEMO_IAM_FEDERATED.token}`,
+    `  M2M client (broker):     ${DEMO_M2M_CLIENT.clientId} / ${DEMO_M2M_CLIENT.clientSecret} at POST ${IDAAS_TOKEN_PATH}`,
+    `  OIDC issuer (callers):   <emulator>/oidc, audience ${DEMO_CALLER_AUDIENCE}; ${Object.values(DEMO_CALLERS)
+      .map((c) => `${c.subject} (${c.groups.join(', ')})`)
+      .join(', ')}; tokens from POST /__emulator/oidc/token`,
   ].join('\n');
 }
