@@ -1,7 +1,7 @@
 // Starts the emulator and a gateway on it, captures every log line, and sends GraphQL
 // through yoga.fetch (no socket) exactly as a client would.
 import { Writable } from 'node:stream';
-import { afterAll, beforeAll, beforeEach, expect } from 'vitest';
+import { afterAll, beforeAll, beforeEach, expect, vi } from 'vitest';
 import { defaultConfig, type GatewayConfig } from '../src/config.ts';
 import { createGateway, type Gateway } from '../src/gateway.ts';
 import { createLogger } from '../src/logger.ts';
@@ -81,6 +81,28 @@ export const unlimitedRetryBudget = (c: GatewayConfig): Partial<GatewayConfig> =
 });
 
 /**
+ * A test file's emulator: started before its tests, closed after them, reset before each test.
+ * Returns a stand-in that forwards to the running emulator.
+ */
+export function useEmulator(options: EmulatorOptions = {}): Emulator {
+  let running: Emulator | undefined;
+  beforeAll(async () => {
+    running = await startEmulator({ port: 0, ...options });
+  });
+  afterAll(async () => {
+    await running?.close();
+  });
+  beforeEach(() => running!.reset());
+  return new Proxy({} as Emulator, {
+    get(_target, key) {
+      if (!running) throw new Error('the emulator starts in beforeAll: use it in a test or a hook');
+      const value = running[key as keyof Emulator];
+      return typeof value === 'function' ? value.bind(running) : value;
+    },
+  });
+}
+
+/**
  * A test file's usual stack: started before its tests, closed after them, the emulator reset
  * before each test. Returns a stand-in that forwards to the running stack.
  */
@@ -138,6 +160,23 @@ export function fieldFailure(r: GqlResult<any>, code: string, field: string) {
   expect(err.path).toEqual([field]);
   expect(r.data?.[field]).toBeNull();
   return err;
+}
+
+/**
+ * Date.now() moved forward by hand, for whole-gateway tests of the circuit breaker, the rate
+ * limit and the sign-in guard. Each takes a `now` (driven directly in test/upstreams and
+ * test/http) that defaults to Date.now, and createGateway gives them none: start this before
+ * the stack (they read Date.now when they are made), advance() where a test would have slept,
+ * restore() once the stack is closed. Real time still runs underneath.
+ */
+export function movableClock(): { advance(ms: number): void; restore(): void } {
+  const realNow = Date.now;
+  let offset = 0;
+  const spy = vi.spyOn(Date, 'now').mockImplementation(() => realNow() + offset);
+  return {
+    advance: (ms) => void (offset += ms),
+    restore: () => spy.mockRestore(),
+  };
 }
 
 /** An audit HMAC key for tests (the contract's minimum is 32 characters). */

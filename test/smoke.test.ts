@@ -1,7 +1,5 @@
 // A real HTTP smoke test: the gateway behind node:http on a real socket, the way `npm start`
 // serves it, against the emulator. Only what a first user would try: a query and GraphiQL.
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultConfig } from '../src/config.ts';
 import { createGateway, type Gateway } from '../src/gateway.ts';
@@ -13,11 +11,11 @@ import {
   DEMO_CREDENTIAL_PROVIDERS,
   DEMO_INSTANCE_ID,
 } from '../src/emulator/fixtures.ts';
+import { listen, type Listening } from './http-gateway.ts';
 
 let emulator: Emulator;
 let gateway: Gateway;
-let server: Server;
-let url: string;
+let http: Listening;
 
 beforeAll(async () => {
   emulator = await startEmulator({ port: 0 });
@@ -30,26 +28,18 @@ beforeAll(async () => {
     },
     { logger: createLogger('silent') },
   );
-  server = createServer(gateway);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/graphql`;
+  http = await listen(gateway);
 });
 
 afterAll(async () => {
-  await new Promise<void>((resolve) => {
-    server.close(() => resolve());
-    server.closeAllConnections();
-  });
+  await http.close();
   await gateway.close();
   await emulator.close();
 });
 
 describe('smoke over a real socket', () => {
   it('answers a POSTed query with data from the upstream', async () => {
-    const res = await fetch(url, {
+    const res = await fetch(http.url, {
       method: 'POST',
       headers: {
         'content-type': 'application/json',
@@ -80,7 +70,7 @@ describe('smoke over a real socket', () => {
   });
 
   it('serves GraphiQL to a browser', async () => {
-    const res = await fetch(url, { headers: { accept: 'text/html' } });
+    const res = await fetch(http.url, { headers: { accept: 'text/html' } });
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/^text\/html/);
     const html = await res.text();
@@ -89,7 +79,7 @@ describe('smoke over a real socket', () => {
   });
 
   it('answers a query without Authorization with UNAUTHENTICATED, not a transport error', async () => {
-    const res = await fetch(url, {
+    const res = await fetch(http.url, {
       method: 'POST',
       headers: { 'content-type': 'application/json', accept: 'application/json' },
       body: JSON.stringify({

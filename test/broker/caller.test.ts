@@ -1,22 +1,15 @@
 // Broker mode: verifying callers' OIDC tokens against the emulator's demo issuer, over real HTTP.
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { createHash, createPublicKey, type JsonWebKey as NodeJwk } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SignJWT, decodeJwt, generateKeyPair, type JSONWebKeySet, type JWK } from 'jose';
-import { startEmulator, type Emulator } from '../../src/emulator/index.ts';
 import { DEMO_CALLER_AUDIENCE, DEMO_CALLERS } from '../../src/emulator/fixtures.ts';
 import { CallerAuthenticator, type CallerAuthOptions } from '../../src/broker/caller.ts';
 import { GatewayError } from '../../src/errors.ts';
+import { useEmulator } from '../helpers.ts';
 
-let emu: Emulator;
-beforeAll(async () => {
-  emu = await startEmulator({ port: 0 });
-});
-afterAll(async () => {
-  await emu.close();
-});
-beforeEach(() => emu.reset());
+const emu = useEmulator();
 
 /** The authenticator's clock; tests move it instead of sleeping. */
 let clock = 0;

@@ -1,25 +1,19 @@
 // The gateway's M2M access token against the emulator's IDaaS token endpoint, over real
 // sockets: the three client authentication methods, caching and refresh (time driven through
 // `now`), single flight, invalidation after a PAM 401, and the error mapping.
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
-import { startEmulator, type Emulator } from '../../src/emulator/index.ts';
+import { startEmulator } from '../../src/emulator/index.ts';
 import { IDAAS_TOKEN_PATH } from '../../src/emulator/oauth.ts';
 import { DEMO_CONSUMERS, DEMO_CREDENTIAL_PROVIDERS, DEMO_INSTANCE_ID, DEMO_M2M_CLIENT, IDAAS_SCOPES } from '../../src/emulator/fixtures.ts';
 import { M2mTokenClient, type ClientAuthMethod, type M2mTokenOptions } from '../../src/broker/m2m-token.ts';
 import { UpstreamError } from '../../src/errors.ts';
+import { useEmulator } from '../helpers.ts';
 
 const C = DEMO_M2M_CLIENT;
 const HOUR = 3600_000;
 
-let emu: Emulator;
-beforeAll(async () => {
-  emu = await startEmulator({ port: 0 });
-});
-afterAll(async () => {
-  await emu.close();
-});
-beforeEach(() => emu.reset());
+const emu = useEmulator();
 
 /** A settable clock for the client. */
 function clock() {

@@ -1,28 +1,16 @@
 // The emulator's cross-cutting machinery over real HTTP: fault injection (programmatic and
 // through the control API), counters, the clock, reset, and routing errors.
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmulator, type Emulator, type Fault, type RouteCounters } from '../../src/emulator/index.ts';
-import {
-  DEMO_ACCESS_TOKENS,
-  DEMO_CLOUD_ACCOUNT_ROLES,
-  DEMO_CONSUMERS,
-  DEMO_CREDENTIAL_PROVIDERS,
-  DEMO_INSTANCE_ID,
-} from '../../src/emulator/fixtures.ts';
+import { DEMO_ACCESS_TOKENS, DEMO_CLOUD_ACCOUNT_ROLES, DEMO_CONSUMERS, DEMO_CREDENTIAL_PROVIDERS, DEMO_INSTANCE_ID } from '../../src/emulator/fixtures.ts';
 import { expectIdaasError } from './helpers.ts';
+import { useEmulator } from '../helpers.ts';
 
 const LIST = 'idaas.listAuthenticationTokens';
 const ROLE = 'idaas.obtainAccessCredential';
 const AUTH = { authorization: `Bearer ${DEMO_ACCESS_TOKENS.full.token}` };
 
-let emu: Emulator;
-beforeAll(async () => {
-  emu = await startEmulator({ port: 0 });
-});
-afterAll(async () => {
-  await emu.close();
-});
-beforeEach(() => emu.reset());
+const emu = useEmulator();
 
 function list(extra = '', base = emu.url) {
   const query = new URLSearchParams({

@@ -1,21 +1,11 @@
 // The IDaaS PAM emulator over real HTTP: routes, auth and scopes, pagination, errors.
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from 'jose';
-import { startEmulator, type Emulator } from '../../src/emulator/index.ts';
+import { startEmulator } from '../../src/emulator/index.ts';
 import { IDAAS_PAGE_SIZE, RateLimiter, idaasJwtIssuer } from '../../src/emulator/idaas.ts';
-import {
-  DEMO_ACCESS_TOKENS,
-  DEMO_AUTHENTICATION_TOKENS,
-  DEMO_CLOUD_ACCOUNT_ROLES,
-  DEMO_CONSUMERS,
-  DEMO_CREDENTIAL_PROVIDERS,
-  DEMO_INSTANCE_ID,
-  DEMO_OTHER_INSTANCE_ID,
-  JWT_LIFETIME_SECONDS,
-  ROLE_CREDENTIAL_DURATION,
-  type AuthenticationTokenFixture,
-} from '../../src/emulator/fixtures.ts';
+import { DEMO_ACCESS_TOKENS, DEMO_AUTHENTICATION_TOKENS, DEMO_CLOUD_ACCOUNT_ROLES, DEMO_CONSUMERS, DEMO_CREDENTIAL_PROVIDERS, DEMO_INSTANCE_ID, DEMO_OTHER_INSTANCE_ID, JWT_LIFETIME_SECONDS, ROLE_CREDENTIAL_DURATION, type AuthenticationTokenFixture } from '../../src/emulator/fixtures.ts';
 import { expectIdaasError } from './helpers.ts';
+import { useEmulator } from '../helpers.ts';
 
 const I = DEMO_INSTANCE_ID;
 const T = DEMO_ACCESS_TOKENS;
@@ -31,14 +21,7 @@ interface Page {
   maxResults: number;
 }
 
-let emu: Emulator;
-beforeAll(async () => {
-  emu = await startEmulator({ port: 0 });
-});
-afterAll(async () => {
-  await emu.close();
-});
-beforeEach(() => emu.reset());
+const emu = useEmulator();
 
 // ------------------------------------------------------------------ request helpers
 

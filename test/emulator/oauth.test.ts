@@ -1,34 +1,22 @@
 // The IDaaS OAuth token endpoint of the emulator over real HTTP: the three client
 // authentication methods, OAuth's errors, and the issued tokens on the PAM routes.
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { createPrivateKey, generateKeyPairSync, randomUUID, type KeyObject } from 'node:crypto';
 import { SignJWT } from 'jose';
-import { startEmulator, type Emulator } from '../../src/emulator/index.ts';
+import { startEmulator } from '../../src/emulator/index.ts';
 import { IDAAS_TOKEN_PATH, JWT_BEARER_ASSERTION_TYPE } from '../../src/emulator/oauth.ts';
-import {
-  DEMO_ACCESS_TOKENS,
-  DEMO_AUTHENTICATION_TOKENS,
-  DEMO_CONSUMERS,
-  DEMO_CREDENTIAL_PROVIDERS,
-  DEMO_INSTANCE_ID,
-  DEMO_M2M_CLIENT,
-  IDAAS_SCOPES,
-} from '../../src/emulator/fixtures.ts';
+import { DEMO_ACCESS_TOKENS, DEMO_AUTHENTICATION_TOKENS, DEMO_CONSUMERS, DEMO_CREDENTIAL_PROVIDERS, DEMO_INSTANCE_ID, DEMO_M2M_CLIENT, IDAAS_SCOPES } from '../../src/emulator/fixtures.ts';
 import { expectIdaasError } from './helpers.ts';
+import { useEmulator } from '../helpers.ts';
 
 const C = DEMO_M2M_CLIENT;
 const CLIENT_KEY = createPrivateKey(C.privateKeyPem);
 
-let emu: Emulator;
+const emu = useEmulator();
 let endpoint: string;
-beforeAll(async () => {
-  emu = await startEmulator({ port: 0 });
+beforeAll(() => {
   endpoint = `${emu.url}${IDAAS_TOKEN_PATH}`;
 });
-afterAll(async () => {
-  await emu.close();
-});
-beforeEach(() => emu.reset());
 
 // ------------------------------------------------------------------ helpers
 

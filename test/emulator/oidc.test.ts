@@ -1,17 +1,10 @@
 // The emulator's demo OIDC issuer for broker-mode callers, over real HTTP.
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from 'jose';
-import { startEmulator, type Emulator } from '../../src/emulator/index.ts';
 import { DEMO_CALLER_AUDIENCE, DEMO_CALLERS } from '../../src/emulator/fixtures.ts';
+import { useEmulator } from '../helpers.ts';
 
-let emu: Emulator;
-beforeAll(async () => {
-  emu = await startEmulator({ port: 0 });
-});
-afterAll(async () => {
-  await emu.close();
-});
-beforeEach(() => emu.reset());
+const emu = useEmulator();
 
 async function getJson(path: string): Promise<{ status: number; body: any; contentType: string | null }> {
   const res = await fetch(`${emu.url}${path}`);

@@ -266,7 +266,9 @@ describe('IAM secrets stay out of logs and errors', () => {
   it('lockout: 5 wrong passwords, then the right one', async () => {
     for (let i = 0; i < IAM_LOCKOUT.maxFailures; i++) {
       const r = await signIn(`Wrong-Passw0rd-${i}!`);
-      expect(r.errors?.[0]?.extensions.code).toBeDefined();
+      expect(r.errors, `attempt ${i + 1}`).toHaveLength(1);
+      expect(r.errors![0]!.extensions.code, `attempt ${i + 1}`).toBe('UNAUTHENTICATED');
+      expect(r.data?.createIamToken).toBeNull();
     }
     const locked = await signIn(USER.password);
     expect(locked.errors?.[0]?.extensions).toMatchObject({ code: 'RATE_LIMITED', reason: 'USER_LOCKED' });

@@ -9,7 +9,8 @@ const SCHEMA_FILE = new URL('../../schema.graphql', import.meta.url);
 describe('schema.graphql', () => {
   it('matches the schema the code builds (run `npm run schema` after changing the schema)', () => {
     const committed = readFileSync(SCHEMA_FILE, 'utf8');
-    expect(committed === printedSchema(), 'schema.graphql is out of date: run `npm run schema` and commit the result').toBe(true);
+    // toBe, so that a failure shows the diff: expected is what the code builds.
+    expect(committed, 'schema.graphql is out of date: run `npm run schema` and commit the result').toBe(printedSchema());
   });
 
   it('names the contract’s minimum types and fields', () => {

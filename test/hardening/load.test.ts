@@ -12,7 +12,8 @@ import {
 } from '../../src/emulator/fixtures.ts';
 import type { Fault } from '../../src/emulator/index.ts';
 import { FULL, startStack, type Stack } from '../helpers.ts';
-import { CONTRACT_CODES, CREATE_IAM_TOKEN, IAM_ROUTE, JWT_ROUTE, LIST_ROUTE, OBTAIN_JWT, ROLE_ROUTE, TOKENS, contractErrors, listen, type Listening } from './support.ts';
+import { CONTRACT_CODES, CREATE_IAM_TOKEN, IAM_ROUTE, JWT_ROUTE, LIST_ROUTE, OBTAIN_JWT, ROLE_ROUTE, TOKENS, contractErrors } from './support.ts';
+import { listen, type Listening } from '../http-gateway.ts';
 
 const TOTAL = 1_500;
 const CONCURRENCY = 20;
@@ -102,7 +103,7 @@ async function run(from: number, to: number, onIndex: (i: number) => void = () =
     for (let i = next++; i < to; i = next++) {
       onIndex(i);
       const sent = request(i);
-      const res = await fetch(`${http.origin}/graphql`, {
+      const res = await fetch(http.url, {
         method: 'POST',
         headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json', ...sent.headers },
         body: JSON.stringify(sent.body),

@@ -5,7 +5,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DEMO_ACCESS_TOKENS, DEMO_AUTHENTICATION_TOKENS, DEMO_CONSUMERS, DEMO_IAM_USERS } from '../../src/emulator/fixtures.ts';
-import { startStack, unlimitedRetryBudget, useStack, type GqlResult, type Stack } from '../helpers.ts';
+import { movableClock, startStack, unlimitedRetryBudget, useStack, type GqlResult, type Stack } from '../helpers.ts';
 import { startHttpGateway } from '../http-gateway.ts';
 import {
   CREATE_IAM_TOKEN,
@@ -214,10 +214,14 @@ describe('upstream faults become typed errors', () => {
 
 // ------------------------------------------------------------------ circuit breaker
 
+// The breaker's states, edges and timing on their own: test/upstreams/circuit-breaker.test.ts.
+// Here, the same breaker inside the gateway, its cool-down passed on a clock instead of slept.
 describe('circuit breaker (3 failures, 500 ms cool-down)', () => {
   let stack: Stack;
   let origin: string;
+  let clock: ReturnType<typeof movableClock>;
   beforeEach(async () => {
+    clock = movableClock();
     stack = await startStack((c) => ({
       upstream: { ...c.upstream, circuit: { failureThreshold: 3, resetMs: 500 }, retry: { ...c.upstream.retry, attempts: 1 } },
     }));
@@ -225,6 +229,7 @@ describe('circuit breaker (3 failures, 500 ms cool-down)', () => {
   });
   afterEach(async () => {
     await stack.close();
+    clock.restore();
   });
 
   const ready = async () => (await (await stack.gateway.fetch('http://gateway.test/ready')).json()) as { status: string; upstreamCircuits: Record<string, string> };
@@ -256,7 +261,8 @@ describe('circuit breaker (3 failures, 500 ms cool-down)', () => {
 
   it('after the cool-down one probe goes through; with the fault cleared it closes the circuit', async () => {
     await open();
-    await sleep(600);
+    expect((await ready()).upstreamCircuits[origin]).toBe('open');
+    clock.advance(500);
     stack.emulator.reset();
     listed(await list(stack));
     expect(calls(stack, LIST_ROUTE)).toBe(1);
@@ -268,7 +274,7 @@ describe('circuit breaker (3 failures, 500 ms cool-down)', () => {
 
   it('a probe that fails opens it again at once (one call, then fail fast)', async () => {
     await open();
-    await sleep(600);
+    clock.advance(500);
     expect((await ready()).upstreamCircuits[origin]).toBe('half-open');
     listingFailed(await list(stack), 'UPSTREAM_UNAVAILABLE');
     expect(calls(stack, LIST_ROUTE)).toBe(4);
@@ -331,13 +337,17 @@ describe('retry budget (ratio 0: only the reserve of 10 retries)', () => {
 
 // ------------------------------------------------------------------ IAM sign-in guard
 
+// The guard's window, keys and aliases on their own: test/upstreams/sign-in-guard.test.ts.
 describe('IAM sign-in guard (3 failures per user in 60 s)', () => {
   let stack: Stack;
+  let clock: ReturnType<typeof movableClock>;
   beforeEach(async () => {
+    clock = movableClock();
     stack = await startStack(() => ({ iamGuard: { maxFailures: 3, windowMs: 60_000 } }));
   });
   afterEach(async () => {
     await stack.close();
+    clock.restore();
   });
 
   const signIn = (password: Record<string, unknown>) => stack.gql(CREATE_IAM_TOKEN, { input: { password } }, {});
@@ -413,6 +423,21 @@ describe('IAM sign-in guard (3 failures per user in 60 s)', () => {
     const second = await signIn(byName(USER, USER.password));
     expect(second.errors?.[0]?.extensions.reason).toBe('SIGN_IN_GUARD');
     expect(calls(stack, IAM_ROUTE)).toBe(1);
+  });
+
+  it('once the window has passed since the failures, the user reaches the IAM again (the clock moved, not slept)', async () => {
+    for (let i = 1; i <= 3; i++) await signIn(byName(USER, `wrong-${i}`));
+    clock.advance(58_000);
+    const still = await signIn(byName(USER, USER.password));
+    expect(still.errors?.[0]?.extensions).toMatchObject({ code: 'RATE_LIMITED', reason: 'SIGN_IN_GUARD' });
+    expect(still.errors![0]!.extensions.retryAfterSeconds).toBeLessThanOrEqual(2);
+    expect(calls(stack, IAM_ROUTE)).toBe(3);
+
+    clock.advance(2_000);
+    const ok = await signIn(byName(USER, USER.password));
+    expect(ok.errors).toBeUndefined();
+    expect(ok.data.createIamToken.value).toBeTruthy();
+    expect(calls(stack, IAM_ROUTE)).toBe(4);
   });
 
   it('a success clears the count', async () => {

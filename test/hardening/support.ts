@@ -1,7 +1,5 @@
-// Shared pieces of the hardening tests: the gateway on a real loopback socket, the contract's
-// error codes, the documents every file sends, and a reader for Prometheus text.
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+// Shared pieces of the hardening tests: the contract's error codes, the documents every file
+// sends, and a reader for Prometheus text. (A gateway on a socket: listen() in ../http-gateway.ts.)
 import type { Gateway } from '../../src/gateway.ts';
 import { authenticator } from 'otplib';
 import {
@@ -67,32 +65,6 @@ export const OBTAIN_JWT = /* GraphQL */ `
 `;
 
 export const calls = (stack: Stack, route: string): number => stack.emulator.counters()[route]?.requests ?? 0;
-
-export interface Listening {
-  /** `http://127.0.0.1:port` */
-  origin: string;
-  server: Server;
-  close(): Promise<void>;
-}
-
-/** The gateway behind node:http on a loopback port, as `npm start` serves it. */
-export async function listen(gateway: Gateway): Promise<Listening> {
-  const server = createServer(gateway);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  return {
-    origin,
-    server,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  };
-}
 
 /** The value of one sample in Prometheus text, matching every given label; undefined when absent. */
 export function metricValue(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
