@@ -8,7 +8,12 @@
 // by page (following pageInfo.endCursor while hasNextPage), and mints the JWT of the first
 // usable one. Every input defaults to the emulator's demo data; set the environment
 // variables below to use your own. Secrets (tokens, JWTs) are never printed in full.
+//
+// PERSISTED=1 sends each document's SHA-256 hash instead of its text (trusted documents), for a
+// gateway started with PERSISTED_OPERATIONS=only (or allow) and
+// PERSISTED_OPERATIONS_FILE=examples/persisted-operations.json.
 import { print } from 'graphql';
+import { createHash } from 'node:crypto';
 import type { TadaDocumentNode } from 'gql.tada';
 import { pathToFileURL } from 'node:url';
 import { graphql, readFragment, type ResultOf } from './graphql.ts';
@@ -26,6 +31,8 @@ export interface ExampleOptions {
   pageSize: number;
   /** IAM_USER, IAM_PASSWORD, IAM_DOMAIN, IAM_PROJECT */
   iam: { userName: string; password: string; domainName: string; projectName: string };
+  /** PERSISTED=1: send the documents' hashes instead of their text. */
+  persisted?: boolean;
 }
 
 export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): ExampleOptions {
@@ -43,6 +50,7 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): ExampleOpt
       domainName: env.IAM_DOMAIN || 'demo-domain',
       projectName: env.IAM_PROJECT || 'eu-west-0',
     },
+    persisted: ['1', 'on', 'true'].includes(env.PERSISTED ?? ''),
   };
 }
 
@@ -93,6 +101,17 @@ const MintJwt = graphql(`
   }
 `);
 
+/**
+ * The documents above as trusted documents: `npm run examples:persisted` (gql.tada generate
+ * persisted) writes their text to examples/persisted-operations.json, keyed by its SHA-256. The
+ * ids here are names only: the hash is that of `print(document)`, the text this client sends.
+ */
+export const persistedDocuments = [
+  graphql.persisted('SignIn', SignIn),
+  graphql.persisted('ListTokens', ListTokens),
+  graphql.persisted('MintJwt', MintJwt),
+];
+
 // ------------------------------------------------------------------ transport
 
 /** A GraphQL error answer, with the contract's `extensions.code` of each error. */
@@ -115,13 +134,28 @@ export type Request = <Result, Variables>(
   headers?: Record<string, string>,
 ) => Promise<Result>;
 
-/** POSTs a typed document as JSON; any GraphQL error throws (this client wants all or nothing). */
-export function createRequest(url: string): Request {
+const hashes = new WeakMap<object, string>();
+
+/** The SHA-256 (hex) of the text this client sends for a document: its key in a trusted-documents manifest. */
+export function documentHash(document: TadaDocumentNode<any, any>): string {
+  let hash = hashes.get(document);
+  if (!hash) hashes.set(document, (hash = createHash('sha256').update(print(document)).digest('hex')));
+  return hash;
+}
+
+/**
+ * POSTs a typed document as JSON (with `persisted`, its hash instead); any GraphQL error throws
+ * (this client wants all or nothing).
+ */
+export function createRequest(url: string, { persisted = false }: { persisted?: boolean } = {}): Request {
   return async (document, variables, headers = {}) => {
+    const payload = persisted
+      ? { variables, extensions: { persistedQuery: { version: 1, sha256Hash: documentHash(document) } } }
+      : { query: print(document), variables };
     const res = await fetch(url, {
       method: 'POST',
       headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json', ...headers },
-      body: JSON.stringify({ query: print(document), variables }),
+      body: JSON.stringify(payload),
     });
     const type = res.headers.get('content-type') ?? '';
     if (!/json/.test(type)) throw new Error(`${url} answered HTTP ${res.status} (${type || 'no content type'})`);
@@ -144,7 +178,7 @@ export interface ExampleResult {
 const mask = (secret: string) => `${secret.slice(0, 12)}… (${secret.length} chars)`;
 
 export async function main(options: ExampleOptions = optionsFromEnv(), log: (line: string) => void = console.log): Promise<ExampleResult> {
-  const request = createRequest(options.url);
+  const request = createRequest(options.url, { persisted: options.persisted });
   const idaas = { authorization: `Bearer ${options.idaasAccessToken}` };
 
   // 1. IAM sign-in: credentials go in the input, no gateway header needed.

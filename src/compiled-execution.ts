@@ -7,13 +7,23 @@
 //     every error with a path and no contract code as INTERNAL_SERVER_ERROR.
 // Compiled queries are cached by DocumentNode, in a WeakMap: yoga's parser cache hands out the
 // same DocumentNode for the same text, and when it evicts one, its compiled queries go too.
+// Trusted documents (src/http/persisted-operations.ts) are compiled at start-up (precompile):
+// their requests carry the manifest's own DocumentNode, so they always find it compiled.
 import { compileQuery, isCompiledQuery, type CompiledQuery } from 'graphql-jit';
-import type { DocumentNode, ExecutionResult } from 'graphql';
+import { Kind, type DocumentNode, type ExecutionResult, type GraphQLSchema } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 
 type Compiled = CompiledQuery | false;
 
-export function useCompiledExecution(options: { onCompileError?: (errors: readonly Error[]) => void } = {}): Plugin {
+export type CompiledExecutionPlugin = Plugin & {
+  /**
+   * Compiles a document's operations now: by name, and (for a document of one operation) without
+   * one, as requests may name it or not.
+   */
+  precompile(schema: GraphQLSchema, document: DocumentNode): void;
+};
+
+export function useCompiledExecution(options: { onCompileError?: (errors: readonly Error[]) => void } = {}): CompiledExecutionPlugin {
   const byDocument = new WeakMap<DocumentNode, Map<string, Compiled>>();
 
   function compiledFor(schema: Parameters<typeof compileQuery>[0], document: DocumentNode, operationName?: string | null): Compiled {
@@ -36,6 +46,11 @@ export function useCompiledExecution(options: { onCompileError?: (errors: readon
   }
 
   return {
+    precompile(schema, document) {
+      const operations = document.definitions.filter((d) => d.kind === Kind.OPERATION_DEFINITION);
+      for (const operation of operations) if (operation.name) compiledFor(schema, document, operation.name.value);
+      if (operations.length === 1) compiledFor(schema, document, null);
+    },
     onExecute({ args, executeFn, setExecuteFn }) {
       const compiled = compiledFor(args.schema, args.document, args.operationName);
       if (!compiled) return;
