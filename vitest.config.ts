@@ -17,7 +17,7 @@ export default defineConfig({
     projects: [
       {
         extends: true,
-        test: { name: 'gateway', include: ['test/**/*.test.ts'], exclude: ['test/keystone/**', 'test/browser/**'] },
+        test: { name: 'gateway', include: ['test/**/*.test.ts'], exclude: ['test/keystone/**', 'test/browser/**', 'test/cluster/**'] },
       },
       {
         // A real OpenStack Keystone, installed (Debian packages) and started by the global setup.
@@ -28,6 +28,12 @@ export default defineConfig({
         // GraphiQL in a real browser: Debian's chromium, installed by the global setup, driven by playwright-core.
         extends: true,
         test: { name: 'browser', include: ['test/browser/**/*.test.ts'], globalSetup: ['test/browser/global-setup.ts'] },
+      },
+      {
+        // Several replicas: Debian's redis-server (installed and started by the global setup), three
+        // gateway processes and the emulator, all on loopback.
+        extends: true,
+        test: { name: 'cluster', include: ['test/cluster/**/*.test.ts'], globalSetup: ['test/cluster/global-setup.ts'] },
       },
     ],
   },

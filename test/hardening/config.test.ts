@@ -68,6 +68,14 @@ describe('loadConfig() refuses bad configuration', () => {
     expect(naming(found, named)).toHaveLength(1);
   });
 
+  it('REDIS_URL: redis:// or rediss:// only, and the problem line never repeats the URL (it may carry a password)', () => {
+    expect(loadConfig({ ...BASE, REDIS_URL: 'redis://:s3cret@redis.example:6379/2' }).redisUrl).toBe('redis://:s3cret@redis.example:6379/2');
+    expect(loadConfig({ ...BASE, REDIS_URL: 'rediss://redis.example' }).redisUrl).toBe('rediss://redis.example');
+    expect(loadConfig({ ...BASE }).redisUrl).toBeUndefined();
+    const found = problems({ REDIS_URL: 'http://:s3cret@redis.example:6379' });
+    expect(found).toEqual(['REDIS_URL: must be a redis:// or rediss:// URL']);
+  });
+
   it('every problem is reported in one go, the EMULATOR=off requirements included', () => {
     const found = problems({ PORT: 'abc', EMULATOR: 'off' });
     expect(found).toHaveLength(3);

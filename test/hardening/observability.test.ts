@@ -43,11 +43,11 @@ describe('/health and /ready', () => {
     expect((await stack.gateway.fetch('http://gateway.test/health')).status).toBe(200);
   });
 
-  it('GET /ready → 200 {status: "ready"}, not cacheable', async () => {
+  it('GET /ready → 200 {status: "ready", redis: "off"} (no REDIS_URL; with it: test/cluster/), not cacheable', async () => {
     const res = await stack.gateway.fetch('http://gateway.test/ready');
     expect(res.status).toBe(200);
     expect(res.headers.get('cache-control')).toBe('no-store');
-    expect(await res.json()).toMatchObject({ status: 'ready' });
+    expect(await res.json()).toMatchObject({ status: 'ready', redis: 'off' });
   });
 
   it('while draining /ready is 503 {status: "draining"} and /health stays 200', async () => {

@@ -3,20 +3,20 @@
 // inside the gateway, over a real socket too: test/hardening/limits.test.ts.
 import { createSchema, createYoga } from 'graphql-yoga';
 import { describe, expect, it } from 'vitest';
-import { useRateLimit, type RateLimitOptions } from '../../src/http/rate-limit.ts';
+import { useRateLimit, type BucketKind, type BucketsFactory, type RateLimitOptions } from '../../src/http/rate-limit.ts';
 import { GatewayMetrics } from '../../src/observability/metrics.ts';
 
 const schema = createSchema({ typeDefs: 'type Query { ok: Boolean }', resolvers: { Query: { ok: () => true } } });
 
 /** A yoga with only the rate limit, on a clock that moves only when told. */
-function limited(options: Partial<RateLimitOptions> = {}) {
+function limited(options: Partial<RateLimitOptions> = {}, buckets?: BucketsFactory) {
   let t = 1_000_000;
   const metrics = new GatewayMetrics(false);
   const yoga = createYoga({
     schema,
     logging: false,
     plugins: [
-      useRateLimit({ perMinute: 60, burst: 3, ipMultiplier: 5, trustProxy: false, graphqlEndpoint: '/graphql', ...options }, metrics, () => t),
+      useRateLimit({ perMinute: 60, burst: 3, ipMultiplier: 5, trustProxy: false, graphqlEndpoint: '/graphql', ...options }, metrics, () => t, buckets),
     ],
   });
   const post = async (headers: Record<string, string> = {}, path = '/graphql') => {
@@ -118,6 +118,25 @@ describe('useRateLimit', () => {
     expect((await l.post({ ...ip, authorization: 'Bearer made-up-16' })).status).toBe(200);
     // A token from another address is not held back by this one's ceiling.
     expect((await l.post({ 'x-forwarded-for': '203.0.113.8', authorization: 'Bearer made-up-17' })).status).toBe(200);
+  });
+
+  it('buckets kept elsewhere (REDIS_URL: src/shared/rate-limit.ts) may answer later: the request waits for the answer, and a refusal is the same 429', async () => {
+    const asked: BucketKind[] = [];
+    const l = limited({}, (kind, perMinute) => ({
+      perMinute,
+      take: (key) => {
+        asked.push(kind);
+        // The client's bucket answers at once; the address ceiling later, and refuses a made-up token.
+        if (kind === 'client') return 0;
+        return new Promise((resolve) => setTimeout(() => resolve(key === 'unknown' && asked.length > 2 ? 7 : 0), 5));
+      },
+    }));
+    expect((await l.post(A)).status).toBe(200);
+    const r = await l.post(A);
+    expect(r.status).toBe(429);
+    expect(r.retryAfter).toBe('7');
+    expect(r.body.errors![0]!.message).toBe('Too many requests from this address: at most 300 a minute. Retry in 7 s.');
+    expect(asked).toEqual(['client', 'ceiling', 'client', 'ceiling']);
   });
 
   it('perMinute 0 turns it off', async () => {

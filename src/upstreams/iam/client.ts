@@ -56,22 +56,21 @@ export class IamClient {
     if (p.totp) identity.totp = { user: { id: p.totp.userId, passcode: p.totp.passcode } };
     if (p.token) identity.token = { id: p.token };
     const secrets = [p.password?.password, p.totp?.passcode, p.token, p.receipt ?? undefined];
-    const guardKey = p.password ? this.guard.key(endpoint.name, p.password.user) : undefined;
-    if (guardKey) this.guard.check(guardKey);
+    // Reserved before the call (or RATE_LIMITED without one), settled with the IAM's answer.
+    const attempt = p.password ? await this.guard.begin(endpoint.name, p.password.user) : undefined;
+    let token: IamToken;
     try {
-      const token = await this.#createToken(p, endpoint, identity, secrets);
-      if (guardKey) {
-        this.guard.success(guardKey);
-        this.guard.success(this.guard.learn(endpoint.name, token.user));
-      }
-      return token;
+      token = await this.#createToken(p, endpoint, identity, secrets);
     } catch (e) {
-      if (guardKey && e instanceof UpstreamError) {
-        if (e.code === 'UNAUTHENTICATED') this.guard.failure(guardKey);
-        else if (e.reason === 'USER_LOCKED') this.guard.lockedByIam(guardKey);
+      if (attempt) {
+        if (e instanceof UpstreamError && e.code === 'UNAUTHENTICATED') await attempt.rejected();
+        else if (e instanceof UpstreamError && e.reason === 'USER_LOCKED') await attempt.lockedByIam();
+        else await attempt.released();
       }
       throw e;
     }
+    await attempt?.succeeded(token.user);
+    return token;
   }
 
   async #createToken(
