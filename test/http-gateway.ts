@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import type { GatewayConfig } from '../src/config.ts';
 import type { Gateway } from '../src/gateway.ts';
 import { startStack, type Stack } from './helpers.ts';
+import { attachWebSocket } from '../src/leases/websocket.ts';
 
 export interface Listening {
   /** http://127.0.0.1:<port>/graphql */
@@ -17,9 +18,13 @@ export interface Listening {
   close(): Promise<void>;
 }
 
-/** The gateway behind node:http on a free loopback port. Closing it leaves the gateway open. */
+/**
+ * The gateway behind node:http on a free loopback port, with GraphQL over WebSocket on the same
+ * path (as `npm start` serves it). Closing it leaves the gateway open.
+ */
 export async function listen(gateway: Gateway): Promise<Listening> {
   const server = createServer(gateway);
+  const websocket = attachWebSocket(server, gateway);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => resolve());
@@ -28,11 +33,13 @@ export async function listen(gateway: Gateway): Promise<Listening> {
   return {
     url: `${origin}/graphql`,
     origin,
-    close: () =>
-      new Promise<void>((resolve) => {
+    close: async () => {
+      await websocket.close(0);
+      await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
-      }),
+      });
+    },
   };
 }
 

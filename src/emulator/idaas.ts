@@ -10,7 +10,7 @@ import { IDAAS_SCOPES } from './fixtures.ts';
 import type { TokenRegistry } from './oauth.ts';
 import { authorize, requireKnownInstance, type PamAuth } from './idaas/auth.ts';
 import { listAuthenticationTokens, obtainJwt } from './idaas/authentication-tokens.ts';
-import { obtainAccessCredential } from './idaas/cloud-account-roles.ts';
+import { obtainAccessCredential, type StsSettings } from './idaas/cloud-account-roles.ts';
 import { JwtSigner } from './idaas/jwt-signer.ts';
 import { EmulatorNextTokenCodec } from './idaas/next-token.ts';
 import { RateLimiter } from './idaas/rate-limiter.ts';
@@ -36,8 +36,11 @@ export const IDAAS_RATE_LIMIT_PER_SECOND = 5000;
 const INSTANCE = '([^/]+)';
 const pattern = (rest: string) => new RegExp(`^/v2/${INSTANCE}/${rest}$`);
 
-/** `issued`: the token endpoint's registry (oauth.ts), whose live tokens PAM accepts too. */
-export function idaasRoutes(_state: EmulatorState, issued?: TokenRegistry): Route[] {
+/**
+ * `issued`: the token endpoint's registry (oauth.ts), whose live tokens PAM accepts too.
+ * `sts`: the STS settings (read on every call, so the control API can change them).
+ */
+export function idaasRoutes(_state: EmulatorState, issued?: TokenRegistry, sts?: StsSettings): Route[] {
   // Per emulator: a fresh signing key, cursor secret and rate-limit windows, so nothing
   // minted by one emulator is accepted by another. (The clock arrives as `req.now`.)
   const auth: PamAuth = { limiter: new RateLimiter(IDAAS_RATE_LIMIT_PER_SECOND), issued };
@@ -71,7 +74,7 @@ export function idaasRoutes(_state: EmulatorState, issued?: TokenRegistry): Rout
       dialect: idaasDialect,
       handle: (req) => {
         const instanceId = authorize(req, IDAAS_SCOPES.roleCredential, auth);
-        return { status: 200, body: obtainAccessCredential(req, instanceId) };
+        return { status: 200, body: obtainAccessCredential(req, instanceId, sts) };
       },
     },
     {

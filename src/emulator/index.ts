@@ -34,6 +34,11 @@ export interface EmulatorOptions {
   control?: boolean;
   /** Lifetime of access tokens issued by the IDaaS token endpoint (default 3600). */
   accessTokenTtlSeconds?: number;
+  /**
+   * STS credentials (obtainAccessCredential) live the shorter of the asked duration and this
+   * (EMULATOR_STS_TTL_SECONDS), so that lease renewals show within seconds. Default: as asked.
+   */
+  stsTtlSeconds?: number;
 }
 
 export interface Emulator {
@@ -49,6 +54,8 @@ export interface Emulator {
   advanceClock(ms: number): void;
   /** Forgets every access token the IDaaS token endpoint issued: PAM then answers 401 invalid_token. */
   revokeAccessTokens(): void;
+  /** Caps the lifetime of the STS credentials issued from now on (undefined: as asked); reset() restores the option's. */
+  setStsTtlSeconds(seconds: number | undefined): void;
   close(): Promise<void>;
   /** The demo OIDC issuer of the gateway's callers (broker mode). */
   oidc: OidcApi;
@@ -58,9 +65,10 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   const state = new EmulatorState();
   const iam = new IamDirectory(state);
   const issuedTokens = new TokenRegistry(options.accessTokenTtlSeconds);
+  const sts = { ttlSeconds: options.stsTtlSeconds || undefined };
   let url = '';
   const oidc = new OidcIssuer(state, () => url);
-  const routes: Route[] = [...idaasRoutes(state, issuedTokens), ...oauthRoutes(issuedTokens), ...iamRoutes(iam), ...oidc.routes()];
+  const routes: Route[] = [...idaasRoutes(state, issuedTokens, sts), ...oauthRoutes(issuedTokens), ...iamRoutes(iam), ...oidc.routes()];
   const latencyMs = options.latencyMs ?? 0;
   const control = options.control ?? true;
 
@@ -70,6 +78,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     state.clockOffsetMs = 0;
     iam.reset();
     issuedTokens.reset();
+    sts.ttlSeconds = options.stsTtlSeconds || undefined;
   };
 
   async function handleControl(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
@@ -109,6 +118,14 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
         const { seconds } = JSON.parse((await readBody(req)).toString('utf8')) as { seconds?: unknown };
         if (!Number.isInteger(seconds) || (seconds as number) < 1) return reply(400, { error: 'seconds must be a positive integer' });
         issuedTokens.setTtlSeconds(seconds as number);
+        return reply(200, { seconds });
+      }
+      if (req.method === 'POST' && sub === '/idaas/sts-ttl') {
+        const { seconds } = JSON.parse((await readBody(req)).toString('utf8')) as { seconds?: unknown };
+        if (seconds !== null && (!Number.isInteger(seconds) || (seconds as number) < 1)) {
+          return reply(400, { error: 'seconds must be a positive integer, or null for as asked' });
+        }
+        sts.ttlSeconds = (seconds as number | null) ?? undefined;
         return reply(200, { seconds });
       }
       if (req.method === 'POST' && sub === '/reset') {
@@ -218,6 +235,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     reset,
     advanceClock: (ms) => void (state.clockOffsetMs += ms),
     revokeAccessTokens: () => issuedTokens.revokeAll(),
+    setStsTtlSeconds: (seconds) => void (sts.ttlSeconds = seconds || undefined),
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -5,10 +5,11 @@ import { CredentialRef } from './credential.ts';
 import { idRule, instanceIdRule } from './inputs.ts';
 import { badInput } from '../errors.ts';
 import type { CloudAccountRoleCredential } from '../upstreams/idaas/schemas.ts';
+import type { Access } from '../broker/access.ts';
 import { VENDOR_TYPES } from '../upstreams/idaas/schemas.ts';
 
-type RoleShape = CloudAccountRoleCredential['cloudAccountRole'] & { instanceId: string };
-type AccessCredentialShape = CloudAccountRoleCredential['accessCredential'];
+export type RoleShape = CloudAccountRoleCredential['cloudAccountRole'] & { instanceId: string };
+export type AccessCredentialShape = CloudAccountRoleCredential['accessCredential'];
 
 export const CloudAccountVendorTypeEnum = builder.enumType('CloudAccountVendorType', {
   values: Object.fromEntries(VENDOR_TYPES.map((v) => [v.toUpperCase(), {}])) as Record<Uppercase<(typeof VENDOR_TYPES)[number]>, object>,
@@ -56,7 +57,7 @@ const AwsStsTokenRef = builder.objectRef<NonNullable<AccessCredentialShape['awsS
   }),
 });
 
-const AccessCredentialRef = builder.objectRef<AccessCredentialShape>('CloudAccountRoleAccessCredential').implement({
+export const AccessCredentialRef = builder.objectRef<AccessCredentialShape>('CloudAccountRoleAccessCredential').implement({
   description: 'A temporary credential for a cloud account role; the token field matching the account vendor is set.',
   interfaces: [CredentialRef],
   fields: (t) => ({
@@ -69,7 +70,7 @@ export const ROLE_DURATION = { min: 900, max: 43_200 } as const;
 /** The duration the policy decides on, and the upstream is asked for, when the input names none (broker mode). */
 export const BROKER_DEFAULT_DURATION = 3600;
 
-const ObtainInput = builder.inputType('ObtainCloudAccountRoleAccessCredentialInput', {
+export const ObtainInput = builder.inputType('ObtainCloudAccountRoleAccessCredentialInput', {
   fields: (t) => ({
     instanceId: t.string({ required: true, validate: instanceIdRule }),
     cloudAccountRoleExternalId: t.string({ required: true, validate: idRule(1024) }),
@@ -97,22 +98,34 @@ builder.mutationField('obtainCloudAccountRoleAccessCredential', (t) =>
     description:
       'Issues a temporary credential for a cloud account role (IDaaS PAM obtainAccessCredential). Needs the scope `urn:cloud:idaas:pam|cloud_account_role:obtain_access_credential`. Never retried.',
     args: { input: t.arg({ type: ObtainInput, required: true }) },
-    resolve: async (_root, { input }, ctx) => {
-      // In broker mode the policy sees the duration, so the upstream is asked for exactly that.
-      const durationSeconds = input.durationSeconds ?? (ctx.access.mode === 'broker' ? BROKER_DEFAULT_DURATION : undefined);
-      const r = await ctx.access.mint(
-        {
-          action: 'obtainCloudAccountRoleAccessCredential',
-          resource: { type: 'CloudAccountRole', id: input.cloudAccountRoleExternalId, instanceId: input.instanceId },
-          context: { durationSeconds: durationSeconds ?? BROKER_DEFAULT_DURATION },
-        },
-        (upstreams) => upstreams.idaas().obtainAccessCredential({ ...input, durationSeconds }),
-        ({ accessCredential: c }) => ({
-          secret: c.alibabaCloudStsToken?.accessKeySecret ?? c.awsStsToken?.secretAccessKey,
-          expiresAt: c.expiresAt,
-        }),
-      );
-      return { cloudAccountRole: { ...r.cloudAccountRole, instanceId: input.instanceId }, accessCredential: r.accessCredential };
-    },
+    resolve: (_root, { input }, ctx) => obtainRoleCredential(ctx.access, input),
   }),
 );
+
+export interface ObtainRoleCredentialInput {
+  instanceId: string;
+  cloudAccountRoleExternalId: string;
+  durationSeconds?: number | null;
+}
+
+/**
+ * One mint of a role credential, authorized (and in broker mode audited) by `access`: the
+ * mutation's, and each renewal of a credential lease (src/leases/lease.ts).
+ */
+export async function obtainRoleCredential(access: Access, input: ObtainRoleCredentialInput) {
+  // In broker mode the policy sees the duration, so the upstream is asked for exactly that.
+  const durationSeconds = input.durationSeconds ?? (access.mode === 'broker' ? BROKER_DEFAULT_DURATION : undefined);
+  const r = await access.mint(
+    {
+      action: 'obtainCloudAccountRoleAccessCredential',
+      resource: { type: 'CloudAccountRole', id: input.cloudAccountRoleExternalId, instanceId: input.instanceId },
+      context: { durationSeconds: durationSeconds ?? BROKER_DEFAULT_DURATION },
+    },
+    (upstreams) => upstreams.idaas().obtainAccessCredential({ ...input, durationSeconds }),
+    ({ accessCredential: c }) => ({
+      secret: c.alibabaCloudStsToken?.accessKeySecret ?? c.awsStsToken?.secretAccessKey,
+      expiresAt: c.expiresAt,
+    }),
+  );
+  return { cloudAccountRole: { ...r.cloudAccountRole, instanceId: input.instanceId }, accessCredential: r.accessCredential };
+}

@@ -9,8 +9,17 @@ const ROLES_BY_EXTERNAL_ID = new Map<string, CloudAccountRoleFixture>(
   Object.values(DEMO_CLOUD_ACCOUNT_ROLES).map((r) => [`${r.instanceId} ${r.cloudAccountRoleExternalId}`, r]),
 );
 
-/** `instanceId`: the one `authorize` already checked. */
-export function obtainAccessCredential(req: EmuRequest, instanceId: string) {
+/** STS settings of an emulator: `ttlSeconds` caps every credential's lifetime (undefined: as asked). */
+export interface StsSettings {
+  ttlSeconds: number | undefined;
+}
+
+/**
+ * `instanceId`: the one `authorize` already checked. With `sts.ttlSeconds`, the credential lives
+ * the shorter of the asked duration and that TTL (as a role whose maximum session is shorter than
+ * asked), in both `accessCredentialExpiresAt` and the STS token's `Expiration`.
+ */
+export function obtainAccessCredential(req: EmuRequest, instanceId: string, sts: StsSettings = { ttlSeconds: undefined }) {
   const externalId = requiredParam(req, 'cloudAccountRoleExternalId');
   const { min, max } = ROLE_CREDENTIAL_DURATION;
   const durationSeconds = integerParam(req, 'durationSeconds', min, max) ?? ROLE_CREDENTIAL_DURATION.default;
@@ -18,7 +27,8 @@ export function obtainAccessCredential(req: EmuRequest, instanceId: string) {
   const role = ROLES_BY_EXTERNAL_ID.get(`${instanceId} ${externalId}`);
   if (!role) throw new EmuError(404, 'not_found', `Cloud account role ${externalId} does not exist.`);
 
-  const expiresAt = Math.floor(req.now / 1000) + durationSeconds;
+  const lifetime = sts.ttlSeconds ? Math.min(durationSeconds, sts.ttlSeconds) : durationSeconds;
+  const expiresAt = Math.floor(req.now / 1000) + lifetime;
   const expiration = new Date(expiresAt * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
   const { instanceId: _instance, ...roleFields } = role;
   return {
