@@ -9,6 +9,13 @@ const onOff = (def: 'on' | 'off') =>
     .default(def)
     .transform((v) => v === 'on' || v === 'true' || v === '1');
 
+/** An on/off setting whose default depends on other settings: undefined when unset. */
+const onOffUnset = () =>
+  z
+    .enum(['on', 'off', 'true', 'false', '1', '0'])
+    .optional()
+    .transform((v) => (v === undefined ? undefined : v === 'on' || v === 'true' || v === '1'));
+
 const int = (def: number, min: number, max: number) =>
   z.coerce
     .number({ error: `must be a whole number from ${min} to ${max}` })
@@ -67,10 +74,22 @@ const envSchema = z.object({
   IAM_ENDPOINTS: namedUrls('name', ENDPOINT_NAME_PATTERN).optional(),
   EMULATOR: onOff('on'),
   EMULATOR_LATENCY_MS: int(0, 0, 60_000),
-  GRAPHIQL: onOff('on'),
+  /** The embedded emulator's STS credentials live at most this long (demo and tests of lease renewals); 0: as asked. */
+  EMULATOR_STS_TTL_SECONDS: int(0, 0, 43_200),
+  /** Default: on, except with PERSISTED_OPERATIONS=only. */
+  GRAPHIQL: onOffUnset(),
+  /** Trusted documents (src/http/persisted-operations.ts). */
+  PERSISTED_OPERATIONS: z.enum(['off', 'allow', 'only']).default('off'),
+  PERSISTED_OPERATIONS_FILE: z.string().trim().min(1).optional(),
 
   /** HMAC key for pagination cursors; generated at start when absent (cursors then die with the process). */
   CURSOR_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  /** State shared by replicas (src/shared/): rate-limit buckets, the sign-in guard, the cursor key. */
+  REDIS_URL: z
+    .string()
+    .trim()
+    .refine((u) => /^rediss?:$/.test(parseUrl(u)?.protocol ?? ''), 'must be a redis:// or rediss:// URL')
+    .optional(),
 
   UPSTREAM_CONNECT_TIMEOUT_MS: int(5_000, 1, 600_000),
   UPSTREAM_TIMEOUT_MS: int(10_000, 1, 600_000),
@@ -106,6 +125,8 @@ const envSchema = z.object({
   IAM_GUARD_MAX_FAILURES: int(3, 0, 1_000),
   IAM_GUARD_WINDOW_MS: int(15 * 60_000, 1_000, 24 * 3_600_000),
   SHUTDOWN_GRACE_MS: int(10_000, 0, 600_000),
+  /** Concurrent credential leases (subscriptions) per caller. */
+  MAX_LEASES_PER_CALLER: int(10, 1, 100_000),
   METRICS: onOff('on'),
 
   AUTH_MODE: z.enum(['forward', 'broker']).default('forward'),
@@ -137,14 +158,22 @@ export interface GatewayConfig {
     instanceEndpoints: Map<string, string>;
   };
   iam: { endpoints: { name: string; url: string }[] };
-  emulator: { enabled: boolean; latencyMs: number };
+  /** `stsTtlSeconds`: the embedded emulator's STS credentials live at most this long (undefined: as asked). */
+  emulator: { enabled: boolean; latencyMs: number; stsTtlSeconds: number | undefined };
   graphiql: boolean;
+  /**
+   * Trusted documents. `allow`: manifest hashes and arbitrary documents; `only`: manifest documents
+   * only. The manifest (`file`, `{ "<sha256 hex>": "<document>" }`) is read and checked by createGateway.
+   */
+  persistedOperations: { mode: 'off' | 'allow' | 'only'; file: string | undefined };
   /**
    * GraphiQL pre-fills the emulator's demo ids, credentials and `Authorization` header.
    * Not from the environment: `npm start` sets it only while the embedded emulator serves IDaaS.
    */
   graphiqlDemo: GraphiqlDemo | undefined;
   cursorSecret: string | undefined;
+  /** REDIS_URL (may carry a password: never logged). */
+  redisUrl: string | undefined;
   upstream: {
     connectTimeoutMs: number;
     timeoutMs: number;
@@ -171,6 +200,8 @@ export interface GatewayConfig {
   rateLimit: { perMinute: number; burst: number; ipMultiplier: number; trustProxy: boolean };
   iamGuard: { maxFailures: number; windowMs: number };
   shutdownGraceMs: number;
+  /** Concurrent credential leases per caller (the Authorization hash; the caller's `sub` in broker mode). */
+  maxLeasesPerCaller: number;
   metrics: boolean;
   auth: AuthConfig;
   otel: { endpoint: string | undefined; serviceName: string };
@@ -240,6 +271,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     if (!cleaned.IDAAS_ENDPOINT) problems.push('IDAAS_ENDPOINT: required when EMULATOR=off');
     if (!cleaned.IAM_ENDPOINTS) problems.push('IAM_ENDPOINTS: required when EMULATOR=off');
   }
+  if (parsed.success && parsed.data.PERSISTED_OPERATIONS !== 'off' && !parsed.data.PERSISTED_OPERATIONS_FILE) {
+    problems.push(`PERSISTED_OPERATIONS_FILE: required when PERSISTED_OPERATIONS=${parsed.data.PERSISTED_OPERATIONS}`);
+  }
   if (problems.length || !parsed.success) throw new ConfigError(problems);
   const e = parsed.data;
   const auth: AuthConfig =
@@ -277,10 +311,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       instanceEndpoints: new Map((e.IDAAS_INSTANCE_ENDPOINTS ?? []).map((p) => [p.name, p.url])),
     },
     iam: { endpoints: e.IAM_ENDPOINTS ?? [] },
-    emulator: { enabled: e.EMULATOR, latencyMs: e.EMULATOR_LATENCY_MS },
-    graphiql: e.GRAPHIQL,
+    emulator: { enabled: e.EMULATOR, latencyMs: e.EMULATOR_LATENCY_MS, stsTtlSeconds: e.EMULATOR_STS_TTL_SECONDS || undefined },
+    // A gateway that runs only trusted documents has no use for an editor of arbitrary ones,
+    // unless GRAPHIQL says otherwise.
+    graphiql: e.GRAPHIQL ?? e.PERSISTED_OPERATIONS !== 'only',
+    persistedOperations: { mode: e.PERSISTED_OPERATIONS, file: e.PERSISTED_OPERATIONS_FILE },
     graphiqlDemo: undefined,
     cursorSecret: e.CURSOR_SECRET,
+    redisUrl: e.REDIS_URL,
     upstream: {
       connectTimeoutMs: e.UPSTREAM_CONNECT_TIMEOUT_MS,
       timeoutMs: e.UPSTREAM_TIMEOUT_MS,
@@ -311,6 +349,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     rateLimit: { perMinute: e.RATE_LIMIT_PER_MINUTE, burst: e.RATE_LIMIT_BURST, ipMultiplier: e.RATE_LIMIT_IP_MULTIPLIER, trustProxy: e.TRUST_PROXY },
     iamGuard: { maxFailures: e.IAM_GUARD_MAX_FAILURES, windowMs: e.IAM_GUARD_WINDOW_MS },
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
+    maxLeasesPerCaller: e.MAX_LEASES_PER_CALLER,
     metrics: e.METRICS,
     auth,
     otel: { endpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT, serviceName: e.OTEL_SERVICE_NAME },

@@ -2,6 +2,7 @@
 // deadline, per-request loaders, and the gateway-wide services they share. Nothing in it
 // outlives the request.
 import DataLoader from 'dataloader';
+import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { YogaInitialContext } from 'graphql-yoga';
 import type { GatewayConfig } from './config.ts';
@@ -13,6 +14,7 @@ import { createAccess, type Access } from './broker/access.ts';
 import type { BrokerServices } from './broker/index.ts';
 import type { CursorCodec } from './schema/cursor.ts';
 import type { GatewayMetrics } from './observability/metrics.ts';
+import type { LeaseRegistry } from './leases/lease.ts';
 
 /** What createGateway builds once and every request shares. */
 export interface GatewayServices {
@@ -26,6 +28,8 @@ export interface GatewayServices {
   signInGuard: SignInGuard;
   /** Broker mode's token client, caller sign-in, policy and audit log; undefined in forward mode. */
   broker: BrokerServices | undefined;
+  /** The open credential leases (subscriptions): the per-caller limit, and their end at shutdown. */
+  leases: LeaseRegistry;
 }
 
 export interface Context {
@@ -41,6 +45,15 @@ export interface Context {
    * Each consumer's pages are read only after the `listAuthenticationTokens` decision for it.
    */
   authenticationTokenPages: DataLoader<ListAuthenticationTokensParams, AuthenticationTokenPage, string>;
+  /** The client went away (without the request's deadline): what ends a subscription. */
+  clientSignal: AbortSignal;
+  /**
+   * The same caller's access, for upstream calls outside the request's deadline (each renewal of a
+   * credential lease): its own scope (signal, call record) and request id (audit lines).
+   */
+  accessWithin(scope: RequestScope, requestId: string): Access;
+  /** SHA-256 (base64url) of the `Authorization` value, undefined without one: a caller in forward mode. */
+  authorizationHash(): string | undefined;
 }
 
 /**
@@ -109,6 +122,12 @@ export function createContext(services: GatewayServices, initial: YogaInitialCon
     authenticationTokenPages: new DataLoader((keys) => Promise.all(keys.map((k) => listPage(k).catch((e: Error) => e))), {
       cacheKeyFn: pageKey,
     }),
+    // A getter: the adapter makes a request's signal on first use.
+    get clientSignal() {
+      return initial.request.signal;
+    },
+    accessWithin: (own, id) => createAccess(services, own, authorization, id),
+    authorizationHash: () => (authorization ? createHash('sha256').update(authorization).digest('base64url') : undefined),
   };
 }
 

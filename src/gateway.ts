@@ -12,17 +12,20 @@ import { createContext, RequestDeadline, type Context, type GatewayServices } fr
 import { CursorCodec } from './schema/cursor.ts';
 import { schema } from './schema/index.ts';
 import { UpstreamHttp } from './upstreams/http.ts';
-import { SignInGuard } from './upstreams/iam/guard.ts';
+import { LocalSignInGuard } from './upstreams/iam/guard.ts';
+import type { SharedState } from './shared/index.ts';
 import { createLogger, operationLogger } from './logger.ts';
 import { useContractErrorCodes } from './errors.ts';
 import { useCompiledExecution } from './compiled-execution.ts';
 import { GatewayMetrics } from './observability/metrics.ts';
+import { LeaseRegistry } from './leases/lease.ts';
 import { useOperationTelemetry } from './observability/plugin.ts';
 import { useBodyLimit } from './http/body-limit.ts';
 import { useRateLimit } from './http/rate-limit.ts';
 import { useOperationalEndpoints, type Lifecycle } from './http/endpoints.ts';
 import { withOneOnRequest } from './http/on-request.ts';
-import { graphiqlOptions } from './graphiql.ts';
+import { graphiqlOptions, useGraphiqlAssets } from './graphiql.ts';
+import { loadManifest, usePersistedDocuments, type TrustedDocuments } from './http/persisted-operations.ts';
 
 export interface GatewayDeps {
   logger?: Logger;
@@ -33,12 +36,17 @@ export interface GatewayDeps {
    * caller so that forward mode never loads Cedar's WebAssembly.
    */
   broker?: BrokerServices;
+  /**
+   * With REDIS_URL: `await connectShared(config, logger)` (src/shared/index.ts): rate limits, the
+   * sign-in guard and the cursor key shared by every replica. Closed by `close()`.
+   */
+  shared?: SharedState;
 }
 
 export type Gateway = YogaServerInstance<Record<string, unknown>, Context> & {
   services: GatewayServices;
   lifecycle: Lifecycle;
-  /** Closes upstream connection pools (and, in broker mode, the audit log). */
+  /** Ends open credential leases, closes upstream connection pools (and, in broker mode, the audit log; with REDIS_URL, the Redis connections). */
   close(): Promise<void>;
 };
 
@@ -57,17 +65,33 @@ function missingBroker(): never {
 
 export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Gateway {
   const logger = deps.logger ?? createLogger(config.logLevel);
+  // Trusted documents: a manifest that does not check out stops start-up, before anything is made.
+  const persisted = config.persistedOperations;
+  let trusted: TrustedDocuments = new Map();
+  if (persisted.mode !== 'off') {
+    if (!persisted.file) throw new Error(`PERSISTED_OPERATIONS_FILE: required when PERSISTED_OPERATIONS=${persisted.mode}`);
+    trusted = loadManifest(persisted.file, schema);
+    logger.info({ mode: persisted.mode, documents: trusted.size }, 'trusted documents');
+  }
+  const compiledExecution = useCompiledExecution({
+    onCompileError: (errors) => logger.warn({ errors: errors.length }, 'graphql-jit cannot compile a document; using the default executor'),
+  });
+  for (const document of trusted.values()) compiledExecution.precompile(schema, document);
   const metrics = new GatewayMetrics(deps.defaultMetrics ?? false);
   const services: GatewayServices = {
     config,
     http: new UpstreamHttp(config.upstream, metrics),
-    cursors: new CursorCodec(config.cursorSecret),
+    cursors: new CursorCodec(config.cursorSecret ?? deps.shared?.cursorKey),
     logger,
     operationLogger: operationLogger(logger),
     metrics,
-    signInGuard: new SignInGuard(config.iamGuard.maxFailures, config.iamGuard.windowMs),
+    signInGuard:
+      deps.shared?.signInGuard(config.iamGuard.maxFailures, config.iamGuard.windowMs) ??
+      new LocalSignInGuard(config.iamGuard.maxFailures, config.iamGuard.windowMs),
     broker: config.auth.mode === 'broker' ? (deps.broker ?? missingBroker()) : undefined,
+    leases: new LeaseRegistry(config.maxLeasesPerCaller, metrics),
   };
+  deps.shared?.bind(metrics, services.cursors);
   const lifecycle: Lifecycle = { draining: false };
   const requestIds = new WeakMap<Request, string>();
   /** Per request: its deadline, released once its response is out. */
@@ -75,7 +99,7 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
   const { limits } = config;
 
   const plugins: Plugin<any>[] = [
-    // One onRequest hook for the four below, in this order (src/http/on-request.ts).
+    // One onRequest hook for the plugins below, in this order (src/http/on-request.ts).
     ...withOneOnRequest([
       // First, so that even the early refusals (413, 429) carry the request id.
       {
@@ -93,13 +117,18 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
           if (lifecycle.draining) response.headers.set('connection', 'close');
         },
       },
-      useOperationalEndpoints(lifecycle, services.http, config.metrics ? metrics : undefined),
+      useOperationalEndpoints(lifecycle, services.http, config.metrics ? metrics : undefined, () => deps.shared?.status ?? 'off'),
       useBodyLimit(limits.maxBodyBytes),
-      useRateLimit({ ...config.rateLimit, graphqlEndpoint: GRAPHQL_ENDPOINT }, metrics),
+      useRateLimit({ ...config.rateLimit, graphqlEndpoint: GRAPHQL_ENDPOINT }, metrics, undefined, deps.shared?.rateLimitBuckets),
+      // GraphiQL's files (/graphql/assets/…); after the first plugin, so that its onResponse
+      // keeps them cacheable (src/graphiql.ts).
+      useGraphiqlAssets(config),
     ]),
     // Browsers cannot send a JSON POST cross-site without a preflight; anything simpler
     // (GET, forms) must carry a header a page cannot set without CORS.
     useCSRFPrevention({ requestHeaders: ['x-graphql-yoga-csrf'] }),
+    // PERSISTED_OPERATIONS: known hashes become the manifest's parsed documents (src/http/persisted-operations.ts).
+    ...usePersistedDocuments(persisted.mode, trusted),
     EnvelopArmorPlugin({
       maxDepth: { n: limits.maxDepth, ignoreIntrospection: true, ...asValidationError },
       maxAliases: { n: limits.maxAliases, ...asValidationError },
@@ -111,7 +140,7 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
     ...(config.introspection ? [] : [useDisableIntrospection()]),
     // Before the telemetry plugin, so that its span wraps the compiled query's execution.
     // (Compile errors are not logged verbatim: they may quote the document's literals.)
-    useCompiledExecution({ onCompileError: (errors) => logger.warn({ errors: errors.length }, 'graphql-jit cannot compile a document; using the default executor') }),
+    compiledExecution,
     useOperationTelemetry(metrics) as Plugin,
     useContractErrorCodes(logger),
   ];
@@ -120,7 +149,7 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
     schema,
     graphqlEndpoint: GRAPHQL_ENDPOINT,
     landingPage: false,
-    ...graphiqlOptions(config), // graphiql + renderGraphiQL: self-contained page (src/graphiql.ts)
+    ...graphiqlOptions(config), // graphiql + renderGraphiQL: the page, its files served by useGraphiqlAssets
     batching: limits.batchingLimit > 0 ? { limit: limits.batchingLimit } : false,
     cors: config.corsOrigins.length
       ? { origin: config.corsOrigins, methods: ['GET', 'POST'], credentials: false, maxAge: 600 }
@@ -147,8 +176,11 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
     services,
     lifecycle,
     close: async () => {
+      // Open credential leases end first (src/server.ts ends them earlier, within the grace period).
+      await services.leases.endAll(0);
       await services.http.close();
       await services.broker?.close();
+      await deps.shared?.close();
     },
   }) as Gateway;
 }

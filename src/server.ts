@@ -7,6 +7,7 @@ import { createGateway, type Gateway } from './gateway.ts';
 import { createLogger } from './logger.ts';
 import { installProcessHandlers } from './process-handlers.ts';
 import type { Emulator } from './emulator/index.ts';
+import { attachWebSocket } from './leases/websocket.ts';
 // The emulator, the OpenTelemetry SDK and broker mode's services are imported below only when
 // used: each costs start-up time and memory that most starts do not need.
 
@@ -34,7 +35,7 @@ const needsIdaas = !config.idaas.endpoint;
 const needsIam = config.iam.endpoints.length === 0;
 if (config.emulator.enabled && (needsIdaas || needsIam)) {
   const { startEmulator } = await import('./emulator/index.ts');
-  emulator = await startEmulator({ port: 0, latencyMs: config.emulator.latencyMs });
+  emulator = await startEmulator({ port: 0, latencyMs: config.emulator.latencyMs, stsTtlSeconds: config.emulator.stsTtlSeconds });
   if (needsIdaas) {
     config.idaas.endpoint = emulator.url;
     // GraphiQL pre-fills the demo data and a demo Authorization header (a caller's JWT in broker mode).
@@ -49,7 +50,9 @@ let gateway: Gateway;
 try {
   // Broker mode's services (Cedar's WebAssembly among them) are loaded only in broker mode.
   const broker = config.auth.mode === 'broker' ? (await import('./broker/index.ts')).startBroker(config) : undefined;
-  gateway = createGateway(config, { logger, defaultMetrics: true, broker });
+  // REDIS_URL: state shared by the replicas (ioredis and rate-limiter-flexible load only then).
+  const shared = config.redisUrl ? await (await import('./shared/index.ts')).connectShared({ redisUrl: config.redisUrl, cursorSecret: config.cursorSecret }, logger) : undefined;
+  gateway = createGateway(config, { logger, defaultMetrics: true, broker, shared });
 } catch (e) {
   // A policy that does not validate, an audit log that cannot be opened, a missing setting.
   console.error(`token-gateway: ${(e as Error).message}`);
@@ -58,6 +61,8 @@ try {
 }
 const server = createServer(gateway);
 server.keepAliveTimeout = 65_000;
+// GraphQL over WebSocket (graphql-transport-ws) on the same port and path, for subscriptions.
+const websocket = attachWebSocket(server, gateway);
 await new Promise<void>((resolve, reject) => {
   server.once('error', reject);
   server.listen(config.port, config.host, resolve);
@@ -70,6 +75,7 @@ const lines = [`token-gateway listening on ${url}${config.graphiql ? '  (open it
 if (emulator) {
   lines.push(`embedded upstream emulator on ${emulator.url} for: ${[needsIdaas && 'IDaaS PAM', needsIam && 'IAM'].filter(Boolean).join(', ')}`);
   lines.push((await import('./emulator/describe.ts')).describeDemoData(), ...banner);
+  if (needsIdaas && config.emulator.stsTtlSeconds) lines.push(`  STS credentials live at most ${config.emulator.stsTtlSeconds} s (EMULATOR_STS_TTL_SECONDS)`);
 }
 console.log(lines.join('\n'));
 logger.info({ url, emulator: emulator?.url }, 'listening');
@@ -91,6 +97,12 @@ async function shutdown(signal: string) {
   // or that go idle without a request, are closed here until the server has closed.
   const sweep = setInterval(() => server.closeIdleConnections(), 100);
   server.closeIdleConnections();
+  // Open credential leases (subscriptions) end now, each with a final error event and the end of
+  // its stream; then the WebSocket connections close (1001), and SSE ones go idle and are swept.
+  const leases = gateway.services.leases.size;
+  await gateway.services.leases.endAll(config.shutdownGraceMs / 2);
+  await websocket.close(config.shutdownGraceMs / 2);
+  if (leases) logger.info({ leases }, 'credential leases ended');
   await closed;
   clearInterval(sweep);
   clearTimeout(force);

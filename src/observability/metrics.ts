@@ -68,6 +68,20 @@ export class GatewayMetrics {
     registers: [this.registry],
   });
 
+  /** With REDIS_URL (src/shared/redis.ts); never set without it. */
+  readonly redisUnavailable = new Gauge({
+    name: 'redis_unavailable',
+    help: 'With REDIS_URL: 1 while this replica cannot use Redis and keeps its shared state in its own memory, else 0.',
+    registers: [this.registry],
+  });
+
+  readonly redisFallbacks = new Counter({
+    name: 'redis_fallbacks_total',
+    help: 'With REDIS_URL: decisions this replica took from its own memory because Redis was unavailable, by store (rate_limit, sign_in_guard).',
+    labelNames: ['store'] as const,
+    registers: [this.registry],
+  });
+
   readonly policyDecisions = new Counter({
     name: 'policy_decisions_total',
     help: 'Broker mode: Cedar policy decisions by action and decision (allow, deny).',
@@ -78,6 +92,33 @@ export class GatewayMetrics {
   readonly auditFailures = new Counter({
     name: 'audit_write_failures_total',
     help: 'Broker mode: audit lines that could not be written (each refused a mint).',
+    registers: [this.registry],
+  });
+
+  readonly leasesActive = new Gauge({
+    name: 'credential_leases_active',
+    help: 'Credential leases (subscriptions) open now.',
+    registers: [this.registry],
+  });
+
+  readonly leaseRenewals = new Counter({
+    name: 'credential_lease_renewals_total',
+    help: 'Credential lease renewals by outcome: renewed, retried (a failure that may pass; a new mint follows), failed (the lease ended), aborted (the client left or the gateway stopped during the call).',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly leaseRenewalMargin = new Histogram({
+    name: 'credential_lease_renewal_margin_seconds',
+    help: 'Time the replaced credential still had to live when its renewal was delivered (0 or less: late).',
+    buckets: [0, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1200, 3600, 14400],
+    registers: [this.registry],
+  });
+
+  readonly leasesEnded = new Counter({
+    name: 'credential_leases_ended_total',
+    help: 'Credential leases ended, by reason: client (unsubscribed or disconnected), error (a final error event), shutdown.',
+    labelNames: ['reason'] as const,
     registers: [this.registry],
   });
 

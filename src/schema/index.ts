@@ -7,6 +7,7 @@ import './authentication-token.ts';
 import './cloud-account-role.ts';
 import './iam-token.ts';
 import './viewer.ts';
+import './lease.ts';
 
 export const schema = builder.toSchema();
 
