@@ -1,9 +1,10 @@
 // Benchmark plumbing: child processes (pinned, always killed), free ports, readiness polling,
-// RSS sampling from /proc, emulator counters, exact latency percentiles.
+// RSS sampling from /proc, emulator counters, a redis-server, exact latency percentiles.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
-import { readFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { createConnection, createServer } from 'node:net';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 // ---------------------------------------------------------------- CPU pinning
 
@@ -21,7 +22,7 @@ export function pinLoadGenerator(): Pinning {
   if (cores < 2) return { pinned: false, note: `only ${cores} core: unpinned` };
   const r = spawnSync('taskset', ['-a', '-p', '-c', '1', String(process.pid)], { encoding: 'utf8' });
   if (r.status !== 0) return { pinned: false, note: `taskset failed (${r.stderr.trim()}): unpinned` };
-  return { pinned: true, note: 'servers (emulator + gateway) on core 0 (taskset -c 0), load generator on core 1' };
+  return { pinned: true, note: 'servers (emulator, gateways, redis-server) on core 0 (taskset -c 0), load generator on core 1' };
 }
 
 // ---------------------------------------------------------------- child processes
@@ -235,6 +236,109 @@ export async function emulatorCallerToken(
   const token = res.status === 200 ? (JSON.parse(text) as { token?: unknown }).token : undefined;
   if (typeof token !== 'string') throw new Error(`POST ${emulatorUrl}/__emulator/oidc/token answered ${res.status}: ${text.slice(0, 300)}`);
   return token;
+}
+
+// ---------------------------------------------------------------- redis-server
+
+/**
+ * One command to the Redis server on 127.0.0.1:`port` over a fresh connection; resolves with
+ * the reply's text (a simple string, an integer or a bulk string's content), rejects on an
+ * error reply, a closed connection or no reply within `timeoutMs`.
+ */
+export function redisCommand(port: number, command: string, timeoutMs = 2_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = createConnection({ host: '127.0.0.1', port });
+    let buf = Buffer.alloc(0);
+    let settled = false;
+    const done = (err: Error | undefined, value = '') => {
+      if (settled) return;
+      settled = true;
+      socket.destroy();
+      if (err) reject(err);
+      else resolve(value);
+    };
+    socket.setTimeout(timeoutMs, () => done(new Error(`redis ${command}: no reply within ${timeoutMs} ms`)));
+    socket.once('error', (e) => done(new Error(`redis ${command}: ${e.message}`)));
+    socket.once('close', () => done(new Error(`redis ${command}: connection closed before a reply`)));
+    socket.once('connect', () => socket.write(`${command}\r\n`));
+    socket.on('data', (d: Buffer) => {
+      buf = Buffer.concat([buf, d]);
+      const eol = buf.indexOf('\r\n');
+      if (eol < 0) return;
+      const head = buf.subarray(0, eol).toString('latin1');
+      if (head.startsWith('-')) return done(new Error(`redis ${command}: ${head.slice(1)}`));
+      if (head.startsWith('+') || head.startsWith(':')) return done(undefined, head.slice(1));
+      if (head.startsWith('$')) {
+        const len = Number(head.slice(1));
+        if (len < 0) return done(undefined, '');
+        if (buf.length >= eol + 2 + len + 2) done(undefined, buf.subarray(eol + 2, eol + 2 + len).toString('utf8'));
+        return;
+      }
+      done(new Error(`redis ${command}: unexpected reply ${JSON.stringify(head.slice(0, 100))}`));
+    });
+  });
+}
+
+/** A field of `INFO <section>` (e.g. total_commands_processed) as a number. */
+export async function redisInfoNumber(port: number, section: string, field: string): Promise<number> {
+  const m = new RegExp(`^${field}:(\\d+)`, 'm').exec(await redisCommand(port, `INFO ${section}`));
+  if (!m) throw new Error(`redis INFO ${section}: no ${field}`);
+  return Number(m[1]);
+}
+
+/** Calls per command since start (`INFO commandstats`), e.g. { evalsha: 120, ping: 1 }. */
+export async function redisCommandCalls(port: number): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const m of (await redisCommand(port, 'INFO commandstats')).matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) out[m[1]!] = Number(m[2]);
+  return out;
+}
+
+export interface RedisProcess extends Spawned {
+  port: number;
+  /** redis://127.0.0.1:port */
+  url: string;
+}
+
+/**
+ * Debian's redis-server (installed by scripts/install-redis.sh when missing, as for the cluster
+ * tests), started like test/cluster/redis-server.ts does (loopback, a free port, no persistence,
+ * its own temporary directory) but through spawnServer, so that it is pinned with the other
+ * servers and killed with them. Resolves once it answers PING; if it exits or stays silent for
+ * 10 s, it is stopped and the error carries what it printed.
+ */
+export async function startRedisServer(pinned: boolean): Promise<RedisProcess> {
+  runToCompletion('bash', ['scripts/install-redis.sh']); // "already installed, skipping" when it is
+  const dir = mkdtempSync(join(tmpdir(), 'bench-redis-'));
+  const port = await freePort();
+  const out = { text: '' };
+  const sp = spawnServer(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--protected-mode', 'yes', '--save', '', '--appendonly', 'no', '--dir', dir, '--daemonize', 'no', '--loglevel', 'warning'],
+    {
+      env: { PATH: `${process.env.PATH ?? ''}:/usr/bin:/usr/sbin` },
+      pinned,
+      stdout: 'pipe', // redis-server logs to stdout (little, at loglevel warning)
+      onStdout: (d) => {
+        if (out.text.length < 10_000) out.text += d;
+      },
+    },
+  );
+  const stop = async (graceMs?: number) => {
+    await sp.stop(graceMs);
+    rmSync(dir, { recursive: true, force: true });
+  };
+  const t0 = Date.now();
+  for (;;) {
+    const pong = await redisCommand(port, 'PING', 500).catch(() => '');
+    if (pong === 'PONG') break;
+    if (sp.child.exitCode !== null || Date.now() - t0 > 10_000) {
+      const why = sp.child.exitCode !== null ? `exited with ${sp.child.exitCode}` : 'no PONG within 10 s';
+      await stop(1_000);
+      throw new Error(`redis-server did not start on port ${port} (${why}); stdout:\n${out.text || '(empty)'}\nstderr:\n${sp.stderr() || '(empty)'}`);
+    }
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  return { ...sp, stop, port, url: `redis://127.0.0.1:${port}` };
 }
 
 // ---------------------------------------------------------------- statistics

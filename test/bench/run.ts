@@ -7,13 +7,20 @@
 // → req/s, p50/p99, the gateway's added p50 over the direct call, upstream calls per
 // operation (emulator counters), the gateway's peak RSS, and start-up time to the first
 // answered query for `node dist/server.mjs` and the `npm start` path, and broker vs forward
-// list-20 (throughput and CPU/op ratios). Prints markdown tables and writes the raw figures to
-// bench-results/latest.json. No assertions: it measures.
+// list-20 (throughput and CPU/op ratios).
+// At 0 ms only (scenarios.ts says why): list-20 against a gateway with the per-client rate limit
+// on in memory, and against one with REDIS_URL (buckets in a redis-server the benchmark starts,
+// pinned with the other servers, and stops), limits far above what the benchmark sends → Redis
+// vs in-memory rate limit (throughput and CPU/op ratios, Redis commands and CPU per request).
+// Prints markdown tables and writes the raw figures to bench-results/latest.json. No assertions:
+// it measures; only a server that does not start (or a REDIS_URL gateway that is not using
+// Redis) fails the run, with that server's stderr.
 //
 // Environment knobs (all optional):
 //   BENCH_DURATION_S=10  BENCH_WARMUP_S=2.5  BENCH_CONNECTIONS=10  BENCH_LATENCIES=0,20
-//   BENCH_SCENARIOS=direct,list20,list20-broker,alias5,jwt,iam (also: instance, list1, for the cost
-//   breakdown); the broker-mode gateway is started only when list20-broker is among them
+//   BENCH_SCENARIOS=direct,list20,list20-broker,list20-ratelimit,list20-redis,alias5,jwt,iam
+//   (also: instance, list1, for the cost breakdown); the broker-mode, rate-limited and Redis
+//   gateways (and redis-server) are started only for the scenarios that use them
 //   BENCH_STARTUP_RUNS=5  BENCH_SKIP_STARTUP=1
 //   BENCH_SKIP_BUILD=1  BENCH_LOG_LEVEL=info  BENCH_OUT=bench-results/latest.json
 //   BENCH_GATEWAY_NODE_OPTIONS="--cpu-prof --cpu-prof-dir=bench-results/prof"  (profiling)
@@ -30,6 +37,10 @@ import { IDAAS_TOKEN_PATH } from '../../src/emulator/oauth.ts';
 import {
   Latencies,
   containerNodeOptions,
+  redisCommand,
+  redisCommandCalls,
+  redisInfoNumber,
+  startRedisServer,
   cpuWatch,
   emulatorCallerToken,
   emulatorRequests,
@@ -46,6 +57,7 @@ import {
   waitForLine,
   type MemoryReading,
   type PostSpec,
+  type RedisProcess,
   type Spawned,
 } from './lib.ts';
 import {
@@ -133,6 +145,15 @@ function brokerEnv(emulatorUrl: string, auditLog: string): Record<string, string
     AUDIT_HMAC_KEY: randomBytes(32).toString('base64url'),
   };
 }
+
+/**
+ * The rate-limited gateways' limits (list20-ratelimit, list20-redis): the highest the config
+ * accepts (10 000 000 a minute, burst 10 000 000), far above the few thousand requests a second
+ * the benchmark sends with two tokens, so no request is ever refused (a refusal would count as
+ * failed) and the Redis buckets stay on their fast path (src/shared/rate-limit.ts: 10 000 000
+ * points per 60 s window, a client waits for Redis only when fewer than 1 000 000 are left).
+ */
+const RATE_LIMIT_ON = { RATE_LIMIT_PER_MINUTE: '10000000', RATE_LIMIT_BURST: '10000000' };
 
 /**
  * Starts a gateway and resolves once it has answered `probe` (the list-20 query); `startupMs` is
@@ -231,8 +252,39 @@ interface ScenarioResult {
   /** Cores kept busy by processes outside the benchmark during the measurement (noise). */
   otherCores: number;
   gatewayMemory: MemoryReading | null;
+  /** list20-redis only: what Redis did for it. */
+  redis: RedisReading | null;
   /** autocannon's own (integer-millisecond) histogram, for reference. */
   autocannonLatency: { p50: number; p99: number; mean: number };
+}
+
+interface RedisReading {
+  /**
+   * Rate-limit consumes (rate-limiter-flexible's Lua script: EVALSHA, one per key and batch)
+   * during the measurement ÷ completed requests: the gateway's round trips to Redis per request.
+   */
+  consumesPerOp: number;
+  /** Commands redis-server processed during the measurement (those the script runs included) ÷ completed requests. */
+  commandsPerOp: number;
+  /** redis-server's CPU time per completed request, ms (it shares core 0 with the gateway). */
+  cpuMsPerOp: number;
+  /** The gateway's redis_fallbacks_total at the end (decisions taken without Redis): 0 when Redis was used throughout. */
+  fallbacks: number;
+  /** Keys in Redis at the end (the rate-limit buckets and the cursor key). */
+  keys: number;
+}
+
+/** EVAL and EVALSHA calls: rate-limiter-flexible's consumes. */
+const scriptCalls = (calls: Record<string, number>) => (calls.evalsha ?? 0) + (calls.eval ?? 0);
+
+/** Sum of a counter's samples in the gateway's /metrics (0 when it has none yet). */
+async function gatewayCounter(gatewayUrl: string, name: string): Promise<number> {
+  const res = await fetch(`${gatewayUrl}/metrics`);
+  const text = await res.text();
+  if (res.status !== 200) throw new Error(`GET ${gatewayUrl}/metrics answered ${res.status}: ${text.slice(0, 300)}`);
+  let sum = 0;
+  for (const line of text.split('\n')) if (line.startsWith(`${name}{`) || line.startsWith(`${name} `)) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+  return sum;
 }
 
 function load(url: string, requests: AutocannonRequest[], s: Scenario, durationS: number) {
@@ -247,19 +299,28 @@ function load(url: string, requests: AutocannonRequest[], s: Scenario, durationS
 }
 
 /**
- * `gateway` is the gateway this scenario loads (forward or broker mode; for the direct REST
- * baseline, the forward one, whose CPU is then not reported).
+ * `gateway` is the gateway this scenario loads (for the direct REST baseline, the forward one,
+ * whose CPU is then not reported); `redis`, the redis-server behind it (list20-redis).
  */
-async function runScenario(s: Scenario, emulator: Server, gateway: Server, latencyMs: number, ctx: ScenarioContext): Promise<ScenarioResult> {
+async function runScenario(
+  s: Scenario,
+  emulator: Server,
+  gateway: Server,
+  latencyMs: number,
+  ctx: ScenarioContext,
+  redis?: RedisProcess,
+): Promise<ScenarioResult> {
   const url = s.target === 'emulator' ? emulator.url : gateway.url;
   const requests = scenarioRequests(s, ctx);
   const viaGateway = s.target !== 'emulator';
   await load(url, requests, s, settings.warmupS);
   await sleep(latencyMs + 200); // let abandoned warm-up requests finish upstream
   const upstreamBefore = await emulatorRequests(emulator.url);
+  const redisBefore = redis ? await redisInfoNumber(redis.port, 'stats', 'total_commands_processed') : 0;
+  const consumesBefore = redis ? scriptCalls(await redisCommandCalls(redis.port)) : 0;
   const latencies = new Latencies();
   const memory = viaGateway ? sampleRss(gateway.pid) : undefined;
-  const cpu = cpuWatch({ gateway: gateway.pid, emulator: emulator.pid });
+  const cpu = cpuWatch({ gateway: gateway.pid, emulator: emulator.pid, ...(redis ? { redis: redis.pid } : {}) });
   const instance = load(url, requests, s, settings.durationS);
   instance.on('response', (_client: unknown, status: number, _bytes: number, ms: number) => {
     if (status >= 200 && status < 300) latencies.add(ms);
@@ -269,6 +330,19 @@ async function runScenario(s: Scenario, emulator: Server, gateway: Server, laten
   const gatewayMemory = memory?.stop() ?? null;
   await sleep(latencyMs + 200);
   const upstreamAfter = await emulatorRequests(emulator.url);
+  let redisReading: RedisReading | null = null;
+  if (redis) {
+    // The two INFOs after the first one's reading are counted too: taken off.
+    const commands = (await redisInfoNumber(redis.port, 'stats', 'total_commands_processed')) - redisBefore - 2;
+    const consumes = scriptCalls(await redisCommandCalls(redis.port)) - consumesBefore;
+    redisReading = {
+      consumesPerOp: round(consumes / Math.max(1, r.requests.total), 4),
+      commandsPerOp: round(commands / Math.max(1, r.requests.total), 4),
+      cpuMsPerOp: round(used.cpuMs.redis! / Math.max(1, r.requests.total), 4),
+      fallbacks: await gatewayCounter(gateway.url, 'redis_fallbacks_total'),
+      keys: Number(await redisCommand(redis.port, 'DBSIZE')),
+    };
+  }
   const sorted = latencies.sorted();
   const mean = sorted.reduce((a, b) => a + b, 0) / Math.max(1, sorted.length);
   return {
@@ -293,6 +367,7 @@ async function runScenario(s: Scenario, emulator: Server, gateway: Server, laten
     emulatorCpuMsPerOp: round(used.cpuMs.emulator! / Math.max(1, r.requests.total), 3),
     otherCores: round(used.otherCores, 2),
     gatewayMemory,
+    redis: redisReading,
     autocannonLatency: { p50: r.latency.p50, p99: r.latency.p99, mean: r.latency.mean },
   };
 }
@@ -305,6 +380,7 @@ function machine(pinning: string) {
 }
 
 const fmt = (x: number | null | undefined, digits = 2) => (x === null || x === undefined || Number.isNaN(x) ? '–' : x.toFixed(digits));
+const signed = (x: number | null | undefined, digits = 2) => (x === null || x === undefined || Number.isNaN(x) ? '–' : `${x >= 0 ? '+' : ''}${x.toFixed(digits)}`);
 
 function markdown(report: Report): string {
   const m = report.machine;
@@ -312,7 +388,8 @@ function markdown(report: Report): string {
   lines.push(
     `Machine: nproc ${m.nproc}, ${m.cpuModel}, Node ${m.node}; ${m.pinning}. ` +
       `autocannon ${settings.connections} connections, ${settings.durationS} s per scenario after a ${settings.warmupS} s warm-up; ` +
-      `gateway \`node dist/server.mjs\`, ${settings.containerNodeOptions ? `NODE_OPTIONS=${JSON.stringify(settings.containerNodeOptions)}` : "Node's default options"} (as in the container), NODE_ENV=production, LOG_LEVEL=${settings.logLevel} (logs to /dev/null), rate limit off.`,
+      `gateway \`node dist/server.mjs\`, ${settings.containerNodeOptions ? `NODE_OPTIONS=${JSON.stringify(settings.containerNodeOptions)}` : "Node's default options"} (as in the container), NODE_ENV=production, LOG_LEVEL=${settings.logLevel} (logs to /dev/null), rate limit off except where a scenario says otherwise ` +
+      `(RATE_LIMIT_PER_MINUTE=${RATE_LIMIT_ON.RATE_LIMIT_PER_MINUTE}, RATE_LIMIT_BURST=${RATE_LIMIT_ON.RATE_LIMIT_BURST}: never reached).`,
   );
   lines.push('');
   lines.push('| upstream latency | scenario | req/s | p50 ms | p99 ms | added p50 ms | upstream calls/op | gateway CPU ms/op | gateway peak RSS MB | failed |');
@@ -329,6 +406,14 @@ function markdown(report: Report): string {
       `Broker vs forward list-20 (${c.upstreamLatencyMs} ms upstream): ${fmt(c.reqPerSecRatio, 3)}× the throughput (${fmt(c.brokerReqPerSec, 0)} vs ${fmt(c.forwardReqPerSec, 0)} req/s), ` +
         `${fmt(c.cpuMsPerOpRatio, 3)}× the gateway CPU per request (${fmt(c.brokerCpuMsPerOp, 3)} vs ${fmt(c.forwardCpuMsPerOp, 3)} ms), p50 ${c.p50DiffMs >= 0 ? '+' : ''}${fmt(c.p50DiffMs)} ms` +
         (report.brokerGatewayVmHwmMB[c.upstreamLatencyMs] !== undefined ? `; broker gateway VmHWM ${fmt(report.brokerGatewayVmHwmMB[c.upstreamLatencyMs], 1)} MB.` : '.'),
+    );
+  }
+  for (const c of report.redisVsMemory) {
+    lines.push(
+      `Redis vs in-memory rate limit (list-20, ${c.upstreamLatencyMs} ms upstream): ${fmt(c.reqPerSecRatio, 3)}× the throughput (${fmt(c.redisReqPerSec, 0)} vs ${fmt(c.memoryReqPerSec, 0)} req/s), ` +
+        `${fmt(c.cpuMsPerOpRatio, 3)}× the gateway CPU per request (${fmt(c.redisCpuMsPerOp, 3)} vs ${fmt(c.memoryCpuMsPerOp, 3)} ms: ${signed(c.addedCpuMsPerOp, 3)} ms), ` +
+        `p50 ${signed(c.p50DiffMs)} ms; per request ${fmt(c.redisConsumesPerOp, 3)} rate-limit round trips to Redis (${fmt(c.redisCommandsPerOp, 3)} Redis commands) and ${fmt(c.redisServerCpuMsPerOp, 3)} ms of redis-server CPU, ${c.redisFallbacks} fallbacks to memory` +
+        (c.offCpuMsPerOp !== null ? `; the in-memory rate limit itself: ${signed(c.memoryVsOffCpuMsPerOp, 3)} ms CPU per request over list-20 with it off (${fmt(c.offCpuMsPerOp, 3)} ms).` : '.'),
     );
   }
   const other = Math.max(0, ...report.scenarios.map((r) => r.otherCores));
@@ -390,7 +475,68 @@ function brokerVsForward(results: ScenarioResult[]): BrokerVsForward[] {
   return out;
 }
 
-function targets(results: ScenarioResult[], startup: StartupResult[], hwm: Record<number, number>, vsForward: BrokerVsForward[]): Target[] {
+interface RedisVsMemory {
+  upstreamLatencyMs: number;
+  /** list20-redis req/s ÷ list20-ratelimit req/s. */
+  reqPerSecRatio: number;
+  /** list20-redis gateway CPU ms/op ÷ list20-ratelimit gateway CPU ms/op. */
+  cpuMsPerOpRatio: number | null;
+  /** What Redis adds to the gateway's CPU per request, ms (redis − in-memory). */
+  addedCpuMsPerOp: number | null;
+  /** redis p50 − in-memory p50, ms. */
+  p50DiffMs: number;
+  memoryReqPerSec: number;
+  redisReqPerSec: number;
+  memoryCpuMsPerOp: number | null;
+  redisCpuMsPerOp: number | null;
+  redisConsumesPerOp: number | null;
+  redisCommandsPerOp: number | null;
+  /** redis-server's own CPU per request, ms (on the gateway's core). */
+  redisServerCpuMsPerOp: number | null;
+  /** Rate-limit decisions the Redis gateway took from its memory (Redis unavailable): should be 0. */
+  redisFallbacks: number | null;
+  /** list20 (rate limit off) gateway CPU ms/op, when it ran at this latency. */
+  offCpuMsPerOp: number | null;
+  /** In-memory rate limit − off, gateway CPU ms/op. */
+  memoryVsOffCpuMsPerOp: number | null;
+}
+
+function redisVsMemory(results: ScenarioResult[]): RedisVsMemory[] {
+  const out: RedisVsMemory[] = [];
+  const diff = (a: number | null | undefined, b: number | null | undefined) => (a === null || a === undefined || b === null || b === undefined ? null : round(a - b, 4));
+  for (const latency of settings.latenciesMs) {
+    const mem = results.find((r) => r.id === 'list20-ratelimit' && r.upstreamLatencyMs === latency);
+    const red = results.find((r) => r.id === 'list20-redis' && r.upstreamLatencyMs === latency);
+    const off = results.find((r) => r.id === 'list20' && r.upstreamLatencyMs === latency);
+    if (!mem || !red) continue;
+    out.push({
+      upstreamLatencyMs: latency,
+      reqPerSecRatio: round(red.reqPerSec / mem.reqPerSec, 3),
+      cpuMsPerOpRatio: mem.gatewayCpuMsPerOp && red.gatewayCpuMsPerOp !== null ? round(red.gatewayCpuMsPerOp / mem.gatewayCpuMsPerOp, 3) : null,
+      addedCpuMsPerOp: diff(red.gatewayCpuMsPerOp, mem.gatewayCpuMsPerOp),
+      p50DiffMs: round(red.p50Ms - mem.p50Ms, 3),
+      memoryReqPerSec: mem.reqPerSec,
+      redisReqPerSec: red.reqPerSec,
+      memoryCpuMsPerOp: mem.gatewayCpuMsPerOp,
+      redisCpuMsPerOp: red.gatewayCpuMsPerOp,
+      redisConsumesPerOp: red.redis?.consumesPerOp ?? null,
+      redisCommandsPerOp: red.redis?.commandsPerOp ?? null,
+      redisServerCpuMsPerOp: red.redis?.cpuMsPerOp ?? null,
+      redisFallbacks: red.redis?.fallbacks ?? null,
+      offCpuMsPerOp: off?.gatewayCpuMsPerOp ?? null,
+      memoryVsOffCpuMsPerOp: diff(mem.gatewayCpuMsPerOp, off?.gatewayCpuMsPerOp),
+    });
+  }
+  return out;
+}
+
+function targets(
+  results: ScenarioResult[],
+  startup: StartupResult[],
+  hwm: Record<number, number>,
+  vsForward: BrokerVsForward[],
+  vsMemory: RedisVsMemory[],
+): Target[] {
   const find = (id: ScenarioId, latency: number) => results.find((r) => r.id === id && r.upstreamLatencyMs === latency);
   const out: Target[] = [];
   for (const latency of settings.latenciesMs) {
@@ -420,6 +566,17 @@ function targets(results: ScenarioResult[], startup: StartupResult[], hwm: Recor
       met: r.upstreamCallsPerOp !== null && Math.round(r.upstreamCallsPerOp * 100) / 100 <= 1,
     });
   }
+  for (const c of vsMemory) {
+    // Throughput decides (as for broker mode); the CPU ratio is shown beside it. Decisions
+    // taken from memory because Redis was unavailable would make it an in-memory figure: not met.
+    out.push({
+      target: `list-20 with REDIS_URL within 15% of in-memory (${c.upstreamLatencyMs} ms upstream)`,
+      measured:
+        `${(c.reqPerSecRatio * 100).toFixed(1)}% of in-memory's req/s, ${fmt(c.cpuMsPerOpRatio, 3)}× its gateway CPU/op` +
+        (c.redisFallbacks ? `; ${c.redisFallbacks} decisions fell back to memory (Redis unavailable)` : ''),
+      met: c.reqPerSecRatio >= 0.85 && c.redisFallbacks === 0,
+    });
+  }
   const peaks = Object.values(hwm);
   if (peaks.length) {
     const peak = Math.max(...peaks);
@@ -444,6 +601,8 @@ interface Report {
   brokerGatewayVmHwmMB: Record<number, number>;
   /** list20-broker against list20, per upstream latency. */
   brokerVsForward: BrokerVsForward[];
+  /** list20-redis against list20-ratelimit, per upstream latency (0 ms only). */
+  redisVsMemory: RedisVsMemory[];
   targets: Target[];
 }
 
@@ -460,6 +619,10 @@ async function main(): Promise<void> {
   const unknown = settings.scenarios.filter((id) => !SCENARIOS.some((s) => s.id === id));
   if (unknown.length) throw new Error(`BENCH_SCENARIOS: unknown ${unknown.join(', ')} (known: ${SCENARIOS.map((s) => s.id).join(', ')})`);
   const chosen = SCENARIOS.filter((s) => settings.scenarios.includes(s.id));
+  const runsAt = (s: Scenario, latencyMs: number) => !s.onlyAtLatenciesMs || s.onlyAtLatenciesMs.includes(latencyMs);
+  for (const s of chosen) {
+    if (!settings.latenciesMs.some((l) => runsAt(s, l))) log(`${s.id} runs at ${s.onlyAtLatenciesMs!.join(', ')} ms upstream latency only, not in BENCH_LATENCIES: skipped`);
+  }
   const needsBroker = chosen.some((s) => s.target === 'broker');
   const results: ScenarioResult[] = [];
   const hwm: Record<number, number> = {};
@@ -472,16 +635,20 @@ async function main(): Promise<void> {
 
   try {
     for (const [i, latencyMs] of settings.latenciesMs.entries()) {
+      const here = chosen.filter((s) => runsAt(s, latencyMs));
       const emulator = await startEmulatorProcess(latencyMs, pin.pinned);
       let gateway: (Server & { startupMs: number }) | undefined;
       let broker: (Server & { startupMs: number }) | undefined;
+      let rateLimited: (Server & { startupMs: number }) | undefined;
+      let redisServer: RedisProcess | undefined;
+      let redisGateway: (Server & { startupMs: number }) | undefined;
       try {
         await emulatorRequests(emulator.url); // warms this process's fetch before anything is timed
         if (i === 0 && !settings.skipStartup) startup = await measureStartup(emulator.url, pin.pinned);
         gateway = await startGateway(process.execPath, [...settings.gatewayNodeOptions, settings.gatewayEntry], emulator.url, pin.pinned, containerEnv());
         log(`upstream latency ${latencyMs} ms: emulator ${emulator.url} (pid ${emulator.pid}), gateway ${gateway.url} (pid ${gateway.pid})`);
         const ctx: ScenarioContext = { brokerAuthorization: '' };
-        if (needsBroker) {
+        if (here.some((s) => s.target === 'broker')) {
           // Caller tokens are signed by this emulator's issuer (a new key per emulator process).
           const callerToken = await emulatorCallerToken(emulator.url, {
             sub: BROKER_CALLER.subject,
@@ -500,14 +667,60 @@ async function main(): Promise<void> {
           );
           log(`  broker-mode gateway ${broker.url} (pid ${broker.pid}), first answer after ${round(broker.startupMs, 0)} ms`);
         }
+        if (here.some((s) => s.target === 'ratelimit')) {
+          rateLimited = await startGateway(
+            process.execPath,
+            [...settings.gatewayNodeOptions, settings.gatewayEntry],
+            emulator.url,
+            pin.pinned,
+            { ...containerEnv(), ...RATE_LIMIT_ON },
+            STARTUP_PROBE,
+            'rate-limited gateway (in memory)',
+          );
+          log(`  rate-limited gateway (in memory) ${rateLimited.url} (pid ${rateLimited.pid})`);
+        }
+        if (here.some((s) => s.target === 'redis')) {
+          redisServer = await startRedisServer(pin.pinned);
+          log(`  redis-server ${redisServer.url} (pid ${redisServer.pid})`);
+          redisGateway = await startGateway(
+            process.execPath,
+            [...settings.gatewayNodeOptions, settings.gatewayEntry],
+            emulator.url,
+            pin.pinned,
+            { ...containerEnv(), ...RATE_LIMIT_ON, REDIS_URL: redisServer.url },
+            STARTUP_PROBE,
+            'rate-limited gateway (REDIS_URL)',
+          );
+          // A gateway that cannot reach Redis starts all the same, on its own memory: that
+          // would measure the in-memory limit twice.
+          const ready = await fetch(`${redisGateway.url}/ready`).then((r) => r.text());
+          let redisState: unknown;
+          try {
+            redisState = (JSON.parse(ready) as { redis?: unknown }).redis;
+          } catch {
+            /* not JSON: reported below */
+          }
+          if (redisState !== 'ok') {
+            throw new Error(`rate-limited gateway (REDIS_URL=${redisServer.url}) is not using Redis: /ready ${ready}\nstderr:\n${redisGateway.stderr() || '(empty)'}`);
+          }
+          log(`  rate-limited gateway (REDIS_URL) ${redisGateway.url} (pid ${redisGateway.pid}), /ready redis ok`);
+        }
+        const targetGateway: Record<Exclude<Scenario['target'], 'emulator'>, Server | undefined> = {
+          gateway,
+          broker,
+          ratelimit: rateLimited,
+          redis: redisGateway,
+        };
         const batch: ScenarioResult[] = [];
-        for (const s of chosen) {
-          const r = await runScenario(s, emulator, s.target === 'broker' ? broker! : gateway, latencyMs, ctx);
+        for (const s of here) {
+          const target = s.target === 'emulator' ? gateway : targetGateway[s.target]!;
+          const r = await runScenario(s, emulator, target, latencyMs, ctx, s.target === 'redis' ? redisServer : undefined);
           batch.push(r);
           log(
             `  ${s.label}: ${r.reqPerSec} req/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, upstream/op ${r.upstreamCallsPerOp ?? '–'}, ` +
               `gw cpu ${r.gatewayCpuMsPerOp ?? '–'} ms/op, emu cpu ${r.emulatorCpuMsPerOp} ms/op, other load ${r.otherCores} cores, ` +
-              `rss ${r.gatewayMemory?.peakSampledRssMB ?? '–'} MB, failed ${r.non2xx + r.errors + r.timeouts + r.mismatches}`,
+              `rss ${r.gatewayMemory?.peakSampledRssMB ?? '–'} MB, failed ${r.non2xx + r.errors + r.timeouts + r.mismatches}` +
+              (r.redis ? `; redis ${r.redis.consumesPerOp} consumes/op, ${r.redis.commandsPerOp} cmd/op, cpu ${r.redis.cpuMsPerOp} ms/op, ${r.redis.keys} keys, fallbacks ${r.redis.fallbacks}` : ''),
           );
         }
         const direct = batch.find((r) => r.id === 'direct');
@@ -516,9 +729,11 @@ async function main(): Promise<void> {
         hwm[latencyMs] = sampleRss(gateway.pid).stop().vmHwmMB;
         if (broker) brokerHwm[latencyMs] = sampleRss(broker.pid).stop().vmHwmMB;
       } finally {
-        await broker?.stop();
-        await gateway?.stop();
-        await emulator.stop();
+        // Every one of them, whatever failed (each stop only waits for the exit; SIGKILL after
+        // its grace); killAllChildren at exit is the backstop.
+        for (const p of [redisGateway, rateLimited, broker, gateway, redisServer, emulator]) {
+          await p?.stop().catch((e: unknown) => log(`stopping pid ${p.pid}: ${String(e)}`));
+        }
       }
     }
   } finally {
@@ -526,6 +741,7 @@ async function main(): Promise<void> {
   }
 
   const vsForward = brokerVsForward(results);
+  const vsMemory = redisVsMemory(results);
   const report: Report = {
     generatedAt: new Date().toISOString(),
     machine: machine(pin.note),
@@ -535,7 +751,8 @@ async function main(): Promise<void> {
     gatewayVmHwmMB: hwm,
     brokerGatewayVmHwmMB: brokerHwm,
     brokerVsForward: vsForward,
-    targets: targets(results, startup, hwm, vsForward),
+    redisVsMemory: vsMemory,
+    targets: targets(results, startup, hwm, vsForward, vsMemory),
   };
   mkdirSync(dirname(settings.out), { recursive: true });
   writeFileSync(settings.out, `${JSON.stringify(report, null, 2)}\n`);

@@ -5,6 +5,10 @@
 // as the demo caller alice (group platform-admins, allowed everything by policies/demo.cedar)
 // with her OIDC JWT from the emulator's issuer; that gateway calls PAM with its own cached M2M
 // token (one token for all requests: the 5000/s throttle is still far above the gateway's rate).
+// `list20-ratelimit` and `list20-redis` send the same list-20 query to two more gateways with the
+// per-client rate limit on (limits far above what the benchmark sends): one keeps its buckets in
+// its own memory, the other in a redis-server the benchmark starts (REDIS_URL). Against each
+// other, they give what Redis adds per request.
 import type { AutocannonRequest } from 'autocannon';
 import {
   DEMO_ACCESS_TOKENS,
@@ -17,7 +21,7 @@ import {
   DEMO_INSTANCE_ID,
 } from '../../src/emulator/fixtures.ts';
 
-export type ScenarioId = 'direct' | 'list20' | 'list20-broker' | 'alias5' | 'jwt' | 'iam' | 'instance' | 'list1';
+export type ScenarioId = 'direct' | 'list20' | 'list20-broker' | 'list20-ratelimit' | 'list20-redis' | 'alias5' | 'jwt' | 'iam' | 'instance' | 'list1';
 
 /** What only exists once the emulator runs. */
 export interface ScenarioContext {
@@ -28,14 +32,20 @@ export interface ScenarioContext {
 export interface Scenario {
   id: ScenarioId;
   label: string;
-  /** The emulator, the gateway in forward mode (AUTH_MODE=forward) or the one in broker mode. */
-  target: 'emulator' | 'gateway' | 'broker';
+  /**
+   * The emulator, the gateway in forward mode (AUTH_MODE=forward, rate limit off), the one in
+   * broker mode, or a forward-mode one with the rate limit on: buckets in its memory
+   * ('ratelimit') or in Redis ('redis').
+   */
+  target: 'emulator' | 'gateway' | 'broker' | 'ratelimit' | 'redis';
   /** Cycled through by every connection. */
   requests: AutocannonRequest[] | ((ctx: ScenarioContext) => AutocannonRequest[]);
   /** A response body that counts as a correct answer. */
   verify(body: string): boolean;
   /** Run only when BENCH_SCENARIOS names it (the cost breakdown, not the targets). */
   optional?: boolean;
+  /** Run only at these upstream latencies (ms); default: every one in BENCH_LATENCIES. */
+  onlyAtLatenciesMs?: number[];
 }
 
 const I = DEMO_INSTANCE_ID;
@@ -122,6 +132,27 @@ export const SCENARIOS: Scenario[] = [
     target: 'broker',
     requests: (ctx) => graphqlRequests(LIST20, LIST_VARIABLES, [ctx.brokerAuthorization]),
     verify: (b) => graphqlOk(b) && b.includes('"authenticationTokenId"'),
+  },
+  // The rate-limit pair runs at 0 ms upstream latency only. There the gateway's CPU is the
+  // bottleneck, so whatever the rate limit (and its Redis traffic) costs per request shows in the
+  // throughput and in CPU per request. At 20 ms the gateway idles between the connections'
+  // lock-step rounds (see the README's convoy note), so a few microseconds per request vanish in
+  // the noise; the two runs would add half a minute to `npm run bench` and tell nothing more.
+  {
+    id: 'list20-ratelimit',
+    label: 'list-20 query, rate limit in memory',
+    target: 'ratelimit',
+    requests: graphqlRequests(LIST20, LIST_VARIABLES, READERS),
+    verify: (b) => graphqlOk(b) && b.includes('"authenticationTokenId"'),
+    onlyAtLatenciesMs: [0],
+  },
+  {
+    id: 'list20-redis',
+    label: 'list-20 query, rate limit in Redis',
+    target: 'redis',
+    requests: graphqlRequests(LIST20, LIST_VARIABLES, READERS),
+    verify: (b) => graphqlOk(b) && b.includes('"authenticationTokenId"'),
+    onlyAtLatenciesMs: [0],
   },
   {
     id: 'alias5',
