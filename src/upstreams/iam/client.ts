@@ -2,9 +2,9 @@
 // Cloud, OpenStack Keystone). Endpoints are chosen by configured name only; a client can
 // never make the gateway call a URL of its choosing.
 import type { RequestScope, UpstreamHttp, UpstreamResponse } from '../http.ts';
-import { badInput, upstreamNotConfigured, upstreamUnreadable, UpstreamError } from '../../errors.ts';
+import { badInput, GatewayError, upstreamNotConfigured, upstreamUnreadable, UpstreamError } from '../../errors.ts';
 import { iamTokenBodySchema, type IamTokenBody } from './schemas.ts';
-import type { SignInGuard } from './guard.ts';
+import type { IamUserRef, SignInAttempt, SignInGuard } from './guard.ts';
 
 export interface IamEndpoint {
   name: string;
@@ -25,6 +25,44 @@ export interface CreateTokenParams {
 }
 
 export type IamToken = IamTokenBody & { value: string; endpoint: string };
+
+/**
+ * The guard reserves an attempt per sign-in in flight, so concurrent sign-ins of one user beyond
+ * its failure budget would be refused although they may all succeed (a job that starts ten
+ * workers under one service account). While this process has sign-ins of the same user in
+ * flight, a refused one waits for them to settle (bounded); otherwise a refusal is immediate.
+ */
+const GUARD_PATIENCE_MS = 2_000;
+const GUARD_POLL_MS = 25;
+/** Sign-ins in flight in this process, by endpoint and user as the request names it. */
+const signInsInFlight = new Map<string, number>();
+
+async function beginPatiently(guard: SignInGuard, endpoint: string, user: IamUserRef, signal: AbortSignal | undefined): Promise<SignInAttempt> {
+  const key = `${endpoint}\0${JSON.stringify(user)}`;
+  const giveUpAt = Date.now() + GUARD_PATIENCE_MS;
+  for (;;) {
+    try {
+      const attempt = await guard.begin(endpoint, user);
+      signInsInFlight.set(key, (signInsInFlight.get(key) ?? 0) + 1);
+      const done = () => {
+        const n = (signInsInFlight.get(key) ?? 1) - 1;
+        if (n > 0) signInsInFlight.set(key, n);
+        else signInsInFlight.delete(key);
+      };
+      const settle = (f: () => Promise<void>) => () => f().finally(done);
+      return {
+        rejected: settle(attempt.rejected),
+        lockedByIam: settle(attempt.lockedByIam),
+        succeeded: (u) => attempt.succeeded(u).finally(done),
+        released: settle(attempt.released),
+      };
+    } catch (e) {
+      const retry = e instanceof GatewayError && e.extensions.reason === 'SIGN_IN_GUARD' && signInsInFlight.has(key);
+      if (!retry || Date.now() >= giveUpAt || signal?.aborted) throw e;
+    }
+    await new Promise((resolve) => setTimeout(resolve, GUARD_POLL_MS));
+  }
+}
 
 /** The configured endpoint a client names (the first when it names none). */
 export function iamEndpoint(endpoints: readonly IamEndpoint[], name?: string | null): IamEndpoint {
@@ -57,7 +95,7 @@ export class IamClient {
     if (p.token) identity.token = { id: p.token };
     const secrets = [p.password?.password, p.totp?.passcode, p.token, p.receipt ?? undefined];
     // Reserved before the call (or RATE_LIMITED without one), settled with the IAM's answer.
-    const attempt = p.password ? await this.guard.begin(endpoint.name, p.password.user) : undefined;
+    const attempt = p.password ? await beginPatiently(this.guard, endpoint.name, p.password.user, this.scope.signal) : undefined;
     let token: IamToken;
     try {
       token = await this.#createToken(p, endpoint, identity, secrets);
