@@ -3,21 +3,18 @@
 // atomic Lua script, so three replicas together make at most as many rejected IAM calls per
 // user and window as one would.
 //
-// Why not rate-limiter-flexible here: its Redis limiters count in fixed windows, and a fixed
-// window lets a client spend the budget at the end of one window and again at the start of the
-// next: 2 × 3 rejected sign-ins within minutes, which Huawei locks at 5. The guard needs the
-// sliding window the IAM itself uses: one sorted set per user (attempt id → time).
+// Not rate-limiter-flexible: its fixed windows let a client spend the budget at the end of one
+// window and again at the start of the next (2 × 3 rejected sign-ins; Huawei locks at 5). The
+// guard needs the IAM's own sliding window: one sorted set per user (attempt id → time).
 //
-// Outages. Every replica keeps a mirror of the guard's Redis state in memory: its own writes, the
-// others' (every script publishes what it changed; each replica subscribes), and a scan of Redis
-// whenever its connection comes back. While Redis is unavailable, it decides from the mirror, and
-// allows at most ONE rejected sign-in per user, window and replica, and only for users whose
-// forms it knows to be linked (any other sign-in is refused for 30 s: a user it cannot identify
-// across forms could otherwise be counted twice). A user with any failure in the window, counted
-// before the outage by any replica, gets none. So a full outage adds at most one rejected call
-// per replica, and only for users with none before it: at most max(before, replicas) in a
-// window, 3 with three replicas (README, "Running several replicas"). When Redis is back, each
-// replica writes what it counted meanwhile back to Redis, so the shared budget includes it.
+// Outages. Every replica mirrors the guard's Redis state in memory: its own writes, the others'
+// (every script publishes what it changed), and a scan of Redis whenever it reconnects. While
+// Redis is unavailable it decides from the mirror: at most ONE rejected sign-in per user, window
+// and replica, only for users it knows to be linked (others are refused for 30 s: a user it
+// cannot identify across forms could be counted twice), and none for a user with a failure in
+// the window. So a full outage allows at most max(before, replicas) rejected calls per window
+// (README, "Running several replicas"); when Redis is back, each replica writes what it
+// counted meanwhile back, so the shared budget includes it.
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { GatewayError } from '../errors.ts';
@@ -35,8 +32,8 @@ import {
   type Resolved,
   type SignInAttempt,
   type SignInGuard,
+  linkKeys,
 } from '../upstreams/iam/guard.ts';
-import { linkKeys } from '../upstreams/iam/guard.ts';
 import type { RedisLink } from './redis.ts';
 
 const PREFIX = 'tg:guard:';
@@ -136,13 +133,8 @@ export class RedisGuardStore implements GuardStore {
     this.channel = channelOf(client);
   }
 
-  async alias(form: string): Promise<string | undefined> {
-    return (await this.#redis.get(ALIAS(form))) ?? undefined;
-  }
-
-  async isLinked(id: string): Promise<boolean> {
-    return (await this.#redis.exists(LINKED(id))) > 0;
-  }
+  alias = async (form: string): Promise<string | undefined> => (await this.#redis.get(ALIAS(form))) ?? undefined;
+  isLinked = async (id: string): Promise<boolean> => (await this.#redis.exists(LINKED(id))) > 0;
 
   async reserve(key: string, member: string, budget: number, now: number, windowMs: number): Promise<number> {
     return Number(await this.#redis.guardReserve(COUNT(key), LOCK(key), now, windowMs, budget, member, this.channel, key));
