@@ -47,6 +47,9 @@ async function main() {
       // Every lease is the same demo caller; the per-client rate limit would refuse 200 subscriptions at once.
       MAX_LEASES_PER_CALLER: String(LEASES * 2),
       RATE_LIMIT_PER_MINUTE: '0',
+      // e.g. SOAK_NODE_OPTIONS=--max-old-space-size=128: with a heap cap, garbage is collected
+      // early, so the live set (and a leak) shows in RSS and heap use.
+      ...(process.env.SOAK_NODE_OPTIONS ? { NODE_OPTIONS: process.env.SOAK_NODE_OPTIONS } : {}),
     },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -106,14 +109,19 @@ async function main() {
   }
 
   const started = Date.now();
-  const samples: { s: number; rssMb: number; events: number }[] = [];
-  const sample = () => {
+  const samples: { s: number; rssMb: number; heapMb: number; events: number }[] = [];
+  const metricsUrl = url.replace(/\/graphql$/, '/metrics');
+  const sample = async () => {
     const events = tracked.reduce((n, t) => n + t.events, 0);
-    samples.push({ s: Math.round((Date.now() - started) / 1000), rssMb: rssOf(pid), events });
+    const text = await (await fetch(metricsUrl)).text().catch(() => '');
+    const heapMb = Number(/^nodejs_heap_size_used_bytes (\S+)$/m.exec(text)?.[1] ?? NaN) / 1e6;
+    samples.push({ s: Math.round((Date.now() - started) / 1000), rssMb: rssOf(pid), heapMb, events });
     const last = samples.at(-1)!;
-    console.log(`t=${String(last.s).padStart(4)} s  rss ${last.rssMb.toFixed(1)} MB  events ${events}  ended ${tracked.filter((t) => t.ended).length}`);
+    console.log(
+      `t=${String(last.s).padStart(4)} s  rss ${last.rssMb.toFixed(1)} MB  heap used ${last.heapMb.toFixed(1)} MB  events ${events}  ended ${tracked.filter((t) => t.ended).length}`,
+    );
   };
-  const timer = setInterval(sample, SAMPLE_MS);
+  const timer = setInterval(() => void sample(), SAMPLE_MS);
   await new Promise((r) => setTimeout(r, SECONDS * 1000));
   clearInterval(timer);
   sample();
@@ -150,6 +158,10 @@ async function main() {
   console.log(`min margin          ${(minMargin / 1000).toFixed(2)} s left on a credential when its successor arrived`);
   console.log(`leases ended early  ${ended.length}${ended.length ? ` (${[...new Set(ended.map((t) => t.ended))].join(', ')})` : ''}`);
   console.log(`gateway RSS         min ${Math.min(...rss).toFixed(1)} MB, max ${Math.max(...rss).toFixed(1)} MB; warmed-up mean ${warm.toFixed(1)} MB -> last-quarter mean ${last.toFixed(1)} MB (${(last - warm >= 0 ? '+' : '') + (last - warm).toFixed(1)} MB)`);
+  // The live set: the lowest heap use of each half (just after a collection).
+  const half = Math.floor(samples.length / 2);
+  const floor = (xs: typeof samples) => Math.min(...xs.map((x) => x.heapMb).filter(Number.isFinite));
+  console.log(`heap used floor     first half ${floor(samples.slice(1, half)).toFixed(1)} MB, second half ${floor(samples.slice(half)).toFixed(1)} MB`);
   console.log(metric('credential_lease_renewals_total'));
   console.log(metric('credential_lease_renewal_margin_seconds_bucket{le="5"}'));
   console.log(metric('credential_lease_renewal_margin_seconds_count'));
