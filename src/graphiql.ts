@@ -230,6 +230,9 @@ export function pageOptions(demo: GraphiqlDemo | undefined): PageOptions {
     // (GraphiQL would otherwise keep whatever a user pastes in localStorage).
     headers: demo ? JSON.stringify({ Authorization: demo.authorization }, null, 2) : '{}',
     shouldPersistHeaders: false,
+    // GraphiQL streams subscriptions as a GET (SSE), which the CSRF prevention refuses without
+    // this header; GraphiQL's own page may send it, a cross-site page cannot.
+    additionalHeaders: { 'x-graphql-yoga-csrf': 'graphiql' },
     visiblePlugin: 'Documentation Explorer',
     defaultEditorToolsVisibility: true,
   };

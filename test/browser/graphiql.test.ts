@@ -185,6 +185,25 @@ describe('GraphiQL in chromium', () => {
     expect(measured.navigation).toBeLessThan(60_000);
   });
 
+  test('streams the LeaseCredential subscription (a GET over SSE, with its CSRF header) and shows its first credential', async () => {
+    const streaming = page.waitForResponse((r) => r.url().includes('LeaseCredential'));
+    // The subscription is the document's last operation: cursor to the end, into it, Ctrl+Enter.
+    await page.locator('.graphiql-query-editor .view-line', { hasText: 'query ListTokens' }).click({ position: { x: 2, y: 5 } });
+    await page.keyboard.press('Control+End');
+    await page.keyboard.press('ArrowUp');
+    await page.keyboard.press('ArrowUp');
+    await page.keyboard.press('Control+Enter');
+    const res = await streaming;
+    expect(res.status()).toBe(200);
+    expect(res.headers()['content-type']).toMatch(/^text\/event-stream/);
+    const result = page.locator('.graphiql-response');
+    await expect.poll(() => textOf(result), { timeout: 10_000 }).toContain('"sequence": 1');
+    expect(await textOf(result)).toContain('accessKeyId');
+    expect(await textOf(result)).not.toContain('"errors"');
+    // Stop it (the run button stops a running subscription) before the next tests reload the page.
+    await page.locator('.graphiql-execute-button').click();
+  });
+
   test('works with every host but the gateway blocked (a fresh profile, nothing cached)', async () => {
     let browser: Browser | undefined;
     try {
