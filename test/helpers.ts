@@ -1,6 +1,9 @@
 // Starts the emulator and a gateway on it, captures every log line, and sends GraphQL
 // through yoga.fetch (no socket) exactly as a client would.
+import { createHmac } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { Writable } from 'node:stream';
+import type { AuditRecord } from '../src/broker/audit.ts';
 import { afterAll, beforeAll, beforeEach, expect, vi } from 'vitest';
 import { defaultConfig, type GatewayConfig } from '../src/config.ts';
 import { createGateway, type Gateway } from '../src/gateway.ts';
@@ -181,6 +184,16 @@ export function movableClock(): { advance(ms: number): void; restore(): void } {
 
 /** An audit HMAC key for tests (the contract's minimum is 32 characters). */
 export const TEST_AUDIT_KEY = 'test-audit-hmac-key-0123456789abcdef';
+
+/** Every line of an audit log file, parsed. */
+export const readAuditLines = (file: string): AuditRecord[] =>
+  readFileSync(file, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as AuditRecord);
+
+/** The fingerprint an audit line carries for `secret`, computed independently of src/broker/audit.ts. */
+export const auditFingerprint = (secret: string) => `hmac-sha256:${createHmac('sha256', TEST_AUDIT_KEY).update(secret).digest('hex')}`;
 
 /**
  * Broker mode on the emulator: its token endpoint and demo M2M client, its OIDC issuer for

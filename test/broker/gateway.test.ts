@@ -1,7 +1,6 @@
 // Broker mode through the whole gateway (yoga.fetch), against the emulator's token endpoint,
 // OIDC issuer and PAM: callers sign in with their JWTs, the demo policy decides, the gateway's
 // M2M token goes upstream, and every mint is audited fail-closed.
-import { createHmac } from 'node:crypto';
 import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,7 +16,7 @@ import {
   DEMO_INSTANCE_ID,
   DEMO_M2M_CLIENT,
 } from '../../src/emulator/fixtures.ts';
-import { TEST_AUDIT_KEY, brokerAuth, fieldFailure, fieldValue, useStack, type GqlResult } from '../helpers.ts';
+import { auditFingerprint, brokerAuth, fieldFailure, fieldValue, readAuditLines, useStack, type GqlResult } from '../helpers.ts';
 import { CREATE } from '../iam-documents.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'broker-gateway-'));
@@ -54,26 +53,9 @@ const READ_ONLY_ROLE = DEMO_CLOUD_ACCOUNT_ROLES.alibaba.cloudAccountRoleExternal
 
 const calls = (route: string) => stack.emulator.counters()[route]?.requests ?? 0;
 
-interface AuditLine {
-  event: string;
-  requestId: string;
-  caller: { issuer: string; subject: string; groups: string[] };
-  action: string;
-  resource: { type: string; id: string; instanceId?: string };
-  decision: string;
-  outcome: string;
-  errorCode?: string;
-  upstreamRequestId?: string;
-  expiresAt?: string;
-  credentialFingerprint?: string;
-}
-const auditLines = (): AuditLine[] =>
-  readFileSync(auditFile, 'utf8')
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => JSON.parse(l));
+const auditLines = () => readAuditLines(auditFile);
 const linesOf = (r: GqlResult<unknown>) => auditLines().filter((l) => l.requestId === r.headers.get('x-request-id'));
-const fingerprint = (secret: string) => `hmac-sha256:${createHmac('sha256', TEST_AUDIT_KEY).update(secret).digest('hex')}`;
+const fingerprint = auditFingerprint;
 
 async function firstTokenId(consumerId: string): Promise<string> {
   const r = await stack.gql(LIST, { consumerId }, await as(admin));

@@ -1,13 +1,12 @@
 // Credential leases in broker mode: every renewal is a mint, authorized by the Cedar policy and
 // audited (decision line, then outcome line), each with its own request id `<lease request id>:<n>`;
 // a policy reload that denies ends the lease at its next renewal; the limit counts the caller's subject.
-import { createHmac } from 'node:crypto';
 import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { DEMO_CALLERS } from '../../src/emulator/fixtures.ts';
-import { TEST_AUDIT_KEY, brokerAuth } from '../helpers.ts';
+import { auditFingerprint, brokerAuth, readAuditLines } from '../helpers.ts';
 import { ROLE, eventually, leaseOf, mintCalls, sseLease, startLeaseStack, wsClient, wsLease, type LeaseStack, type Subscription } from './helpers.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'lease-broker-'));
@@ -42,22 +41,8 @@ const lease = async (c = reader, variables: Record<string, unknown> = { role: RO
   return sub;
 };
 
-interface AuditLine {
-  event: string;
-  requestId: string;
-  caller: { subject: string };
-  action: string;
-  decision: string;
-  outcome: string;
-  errorCode?: string;
-  credentialFingerprint?: string;
-}
-const auditLines = (): AuditLine[] =>
-  readFileSync(auditFile, 'utf8')
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => JSON.parse(l));
-const fingerprint = (secret: string) => `hmac-sha256:${createHmac('sha256', TEST_AUDIT_KEY).update(secret).digest('hex')}`;
+const auditLines = () => readAuditLines(auditFile);
+const fingerprint = auditFingerprint;
 
 describe('broker mode', () => {
   it('audits every renewal like a mint: a decision, then the outcome with the fingerprint of the credential handed out', async () => {
