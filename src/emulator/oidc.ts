@@ -1,6 +1,6 @@
 // A demo OIDC issuer for the gateway's own callers (broker mode): a discovery document, a JWKS
 // and a signer. There is no login flow; tests and the control route mint tokens directly.
-import { createHash, generateKeyPairSync, randomUUID, type KeyObject } from 'node:crypto';
+import { createHash, generateKeyPair, randomUUID, type KeyObject } from 'node:crypto';
 import { SignJWT, type JWTPayload } from 'jose';
 import { z } from 'zod';
 import { type Dialect, type EmulatorState, type Route } from './core.ts';
@@ -39,14 +39,23 @@ interface SigningKey {
   publicKey: KeyObject;
 }
 
-function newKey(): SigningKey {
-  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  const spki = publicKey.export({ type: 'spki', format: 'der' });
-  return { kid: createHash('sha256').update(spki).digest('base64url').slice(0, 16), privateKey, publicKey };
+/** On the thread pool: an RSA key pair takes 0.1-0.5 s, which would stall the event loop. */
+function newKey(): Promise<SigningKey> {
+  return new Promise((resolve, reject) =>
+    generateKeyPair('rsa', { modulusLength: 2048 }, (err, publicKey, privateKey) => {
+      if (err) return reject(err);
+      const spki = publicKey.export({ type: 'spki', format: 'der' });
+      resolve({ kid: createHash('sha256').update(spki).digest('base64url').slice(0, 16), privateKey, publicKey });
+    }),
+  );
 }
 
 export class OidcIssuer implements OidcApi {
-  private key = newKey();
+  /**
+   * Made on first use, not at construction: only broker mode and its tests sign caller tokens,
+   * and generating it up front was most of the embedded emulator's start-up.
+   */
+  private key: Promise<SigningKey> | undefined;
 
   /** `baseUrl` is a getter because the emulator's port is known only once it listens. */
   constructor(
@@ -54,15 +63,19 @@ export class OidcIssuer implements OidcApi {
     private readonly baseUrl: () => string,
   ) {}
 
+  private signingKey(): Promise<SigningKey> {
+    return (this.key ??= newKey());
+  }
+
   get issuer(): string {
     return `${this.baseUrl()}/oidc`;
   }
 
   rotateKey(): void {
-    this.key = newKey();
+    this.key = undefined;
   }
 
-  sign(claims: OidcClaims): Promise<string> {
+  async sign(claims: OidcClaims): Promise<string> {
     const { sub, groups, aud, iss, expiresInSeconds, ...rest } = claims;
     // The emulator's clock, so advanceClock() ages caller tokens like every other credential.
     const iat = Math.floor(this.state.now() / 1000);
@@ -76,9 +89,8 @@ export class OidcIssuer implements OidcApi {
       ...(groups === undefined ? {} : { groups }),
       ...rest,
     };
-    return new SignJWT(payload)
-      .setProtectedHeader({ alg: 'RS256', typ: 'JWT', kid: this.key.kid })
-      .sign(this.key.privateKey);
+    const { kid, privateKey } = await this.signingKey();
+    return new SignJWT(payload).setProtectedHeader({ alg: 'RS256', typ: 'JWT', kid }).sign(privateKey);
   }
 
   discovery(): Record<string, unknown> {
@@ -93,8 +105,8 @@ export class OidcIssuer implements OidcApi {
     };
   }
 
-  jwks(): { keys: Record<string, unknown>[] } {
-    const { kid, publicKey } = this.key;
+  async jwks(): Promise<{ keys: Record<string, unknown>[] }> {
+    const { kid, publicKey } = await this.signingKey();
     return { keys: [{ ...publicKey.export({ format: 'jwk' }), kid, alg: 'RS256', use: 'sig' }] };
   }
 
@@ -112,7 +124,7 @@ export class OidcIssuer implements OidcApi {
         method: 'GET',
         pattern: /^\/oidc\/jwks$/,
         dialect: oidcDialect,
-        handle: () => ({ status: 200, headers: { 'content-type': 'application/jwk-set+json' }, body: this.jwks() }),
+        handle: async () => ({ status: 200, headers: { 'content-type': 'application/jwk-set+json' }, body: await this.jwks() }),
       },
     ];
   }

@@ -242,7 +242,8 @@ export class UpstreamHttp {
             ms: Math.round(performance.now() - started),
           };
           if (req.calls && req.calls.length < 50) req.calls.push(record);
-          req.logger?.[req.ok.includes(answer.status) ? 'debug' : 'info']({ ...record, method: req.method }, 'upstream call');
+          const level = req.ok.includes(answer.status) ? 'debug' : 'info';
+          if (req.logger?.isLevelEnabled(level)) req.logger[level]({ ...record, method: req.method }, 'upstream call');
           let json: unknown;
           if (answer.body.length > 0) {
             try {

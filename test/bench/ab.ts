@@ -5,7 +5,7 @@
 //   npm run build && cp -r dist /tmp/before   # …change something…   npm run build
 //   BENCH_SCENARIOS=direct,list20 npm run bench:ab -- before=/tmp/before/server.mjs after=dist/server.mjs
 //   BENCH_AB_ROUNDS=3 (default)
-//   heap cap vs none: npm run bench:ab -- default=dist/server.mjs capped=dist/server.mjs@--max-old-space-size=512
+//   node flags (instead of the Dockerfile CMD's; space-separated): npm run bench:ab -- container=dist/server.mjs defaults=dist/server.mjs@ capped=dist/server.mjs@--max-old-space-size=512
 //   broker vs forward mode: BENCH_SCENARIOS=list20,list20-broker BENCH_LATENCIES=0 npm run bench:ab -- a=dist/server.mjs b=dist/server.mjs
 //   (with both list20 and list20-broker, the per-round broker ÷ forward ratios are printed too)
 import { spawnSync } from 'node:child_process';
@@ -17,7 +17,8 @@ import { median } from './lib.ts';
 interface Variant {
   label: string;
   entry: string;
-  nodeOptions: string;
+  /** Node flags instead of the container's ('' for Node's defaults); undefined: the container's. */
+  nodeOptions: string | undefined;
 }
 
 interface Row {
@@ -33,7 +34,7 @@ interface Row {
 const variants: Variant[] = process.argv.slice(2).map((arg) => {
   const m = /^([\w.-]+)=([^@]+)(?:@(.*))?$/.exec(arg);
   if (!m) throw new Error(`not <label>=<entry>[@<node options>]: ${arg}`);
-  return { label: m[1]!, entry: m[2]!, nodeOptions: m[3] ?? '' };
+  return { label: m[1]!, entry: m[2]!, nodeOptions: m[3] };
 });
 if (variants.length < 2) {
   console.error('usage: npm run bench:ab -- <label>=<entry>[@<node options>] <label>=<entry>[@<node options>] ...');
@@ -54,8 +55,8 @@ for (let round = 1; round <= rounds; round++) {
         BENCH_SKIP_BUILD: '1',
         BENCH_SKIP_STARTUP: '1',
         BENCH_GATEWAY_ENTRY: v.entry,
-        // Without @options, the container's (the Dockerfile's, unless BENCH_CONTAINER_NODE_OPTIONS says otherwise).
-        ...(v.nodeOptions ? { BENCH_CONTAINER_NODE_OPTIONS: v.nodeOptions } : {}),
+        // Without @flags, the container's (the Dockerfile's CMD, unless BENCH_CONTAINER_NODE_FLAGS says otherwise).
+        ...(v.nodeOptions !== undefined ? { BENCH_CONTAINER_NODE_FLAGS: v.nodeOptions } : {}),
         BENCH_OUT: out,
       },
     });

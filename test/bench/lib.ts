@@ -426,10 +426,14 @@ export function cpuWatch(pids: Record<string, number>) {
 }
 
 /**
- * The container's Node options: the Dockerfile's `ENV NODE_OPTIONS="…"` ('' when it sets none),
- * so that the benchmark (and the bundle's test) run the gateway exactly as the container does.
+ * The container's node flags: what the Dockerfile's CMD passes to node before dist/server.mjs
+ * (V8's heap settings among them, which NODE_OPTIONS may not carry), so that the benchmark and
+ * the bundle's test run the gateway exactly as the container does.
  */
-export function containerNodeOptions(dockerfile = 'Dockerfile'): string {
-  const text = readFileSync(dockerfile, 'utf8').replace(/\\\n/g, ' ');
-  return /^ENV\s.*\bNODE_OPTIONS="([^"]*)"/m.exec(text)?.[1] ?? '';
+export function containerNodeFlags(dockerfile = 'Dockerfile'): string[] {
+  const cmd = /^CMD\s+(\[.*\])\s*$/m.exec(readFileSync(dockerfile, 'utf8'))?.[1];
+  const argv = cmd ? (JSON.parse(cmd) as string[]) : [];
+  const entry = argv.indexOf('dist/server.mjs');
+  if (argv[0] !== 'node' || entry < 0) throw new Error(`${dockerfile}: CMD is not ["node", …flags, "dist/server.mjs"]`);
+  return argv.slice(1, entry);
 }

@@ -98,7 +98,7 @@ if (process.env.PROFILE_CALLERS) {
     for (let a = parent.get(n.id); a !== undefined && !nested; a = parent.get(a)) nested = re.test(label(nodeById.get(a)!));
     if (nested) continue;
     const chain: string[] = [];
-    for (let c = parent.get(n.id), i = 0; c !== undefined && i < 6; c = parent.get(c), i++) chain.push(label(nodeById.get(c)!).replace(/\s+/g, ' '));
+    for (let c = parent.get(n.id), i = 0; c !== undefined && i < Number(process.env.PROFILE_DEPTH ?? 6); c = parent.get(c), i++) chain.push(label(nodeById.get(c)!).replace(/\s+/g, ' '));
     const k = `${label(n).replace(/\s+/g, ' ')}  <=  ${chain.join(' < ')}`;
     chains.set(k, (chains.get(k) ?? 0) + inclusiveOf(n.id));
   }

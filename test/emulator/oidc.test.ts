@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from 'jose';
 import { DEMO_CALLER_AUDIENCE, DEMO_CALLERS } from '../../src/emulator/fixtures.ts';
+import { startEmulator } from '../../src/emulator/index.ts';
 import { useEmulator } from '../helpers.ts';
 
 const emu = useEmulator();
@@ -56,6 +57,19 @@ describe('OIDC issuer', () => {
     const token = await emu.oidc.sign({ sub: 'alice' });
     expect(decodeProtectedHeader(token).kid).toBe(after.keys[0]!.kid);
     await expect(jwtVerify(token, createLocalJWKSet(after))).resolves.toBeTruthy();
+  });
+
+  it('makes its key on first use: a token and the JWKS asked for at once share it', async () => {
+    const fresh = await startEmulator({ port: 0 });
+    try {
+      const [token, res] = await Promise.all([fresh.oidc.sign({ sub: 'alice' }), fetch(`${fresh.url}/oidc/jwks`)]);
+      const set = (await res.json()) as JSONWebKeySet;
+      expect(set.keys).toHaveLength(1);
+      expect(decodeProtectedHeader(token).kid).toBe(set.keys[0]!.kid);
+      await expect(jwtVerify(token, createLocalJWKSet(set))).resolves.toBeTruthy();
+    } finally {
+      await fresh.close();
+    }
   });
 
   it('answers faults on its routes in a plain JSON dialect', async () => {

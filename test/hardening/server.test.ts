@@ -2,14 +2,14 @@
 // PORT=0 and prints its URL, answers, drains in-flight requests on SIGTERM and exits 0 within
 // the grace, and refuses to start (bad configuration, a busy port) before it listens.
 import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { containerNodeOptions } from '../bench/lib.ts';
+import { containerNodeFlags } from '../bench/lib.ts';
 import { FULL } from '../helpers.ts';
 import { SMALL, TOKENS, sleep } from './support.ts';
 import { ROOT, START_TIMEOUT_MS, start, urlOf, within } from '../spawn-gateway.ts';
@@ -151,9 +151,9 @@ describe('npm run build (the bundle the container runs)', () => {
     const built = await within(60_000, 'npm run build', new Promise<number | null>((resolve) => build.on('exit', resolve)));
     expect(built).toBe(0);
 
-    // The Dockerfile's NODE_OPTIONS, if it sets any (the benchmark runs with them too): Node
-    // refuses to start on an option it does not allow there.
-    const r = start({ PORT: '0', NODE_OPTIONS: containerNodeOptions(`${ROOT}/Dockerfile`) }, ['dist/server.mjs']);
+    // With the node flags of the Dockerfile's CMD (the benchmark runs with them too): node
+    // refuses to start on a flag it does not know.
+    const r = start({ PORT: '0' }, [...containerNodeFlags(`${ROOT}/Dockerfile`), 'dist/server.mjs']);
     const url = await urlOf(r);
     const res = await listQuery(url);
     expect(res.status).toBe(200);
@@ -188,6 +188,25 @@ describe('npm run build (the bundle the container runs)', () => {
     expect(((await viewer.json()) as any).data.viewer).toEqual({ mode: 'BROKER', subject: 'alice' });
     b.proc.kill('SIGTERM');
     expect(await within(15_000, 'exit after SIGTERM', b.exited)).toEqual({ code: 0, signal: null });
+  }, 90_000);
+
+  it('npm start (scripts/start.mjs: the staleness check, then the bundle in the same process, with the container\'s node flags) answers a query and exits 0 on SIGTERM', async () => {
+    // package.json's start command, as npm runs it: node, V8's heap settings, the launcher.
+    const pkg = JSON.parse(readFileSync(`${ROOT}/package.json`, 'utf8')) as { scripts: Record<string, string> };
+    const [cmd, ...args] = pkg.scripts.start!.split(' ');
+    expect(cmd).toBe('node');
+    expect(args.at(-1)).toBe('scripts/start.mjs');
+    // The same flags as the container's CMD, so that `npm start` and the image behave alike.
+    expect(args.slice(0, -1)).toEqual(containerNodeFlags(`${ROOT}/Dockerfile`));
+    expect(args.slice(0, -1).length).toBeGreaterThan(0);
+    // dist/ is fresh after the test above, so this only checks its age.
+    const r = start({ PORT: '0' }, args);
+    const url = await urlOf(r);
+    const res = await listQuery(url);
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as any).data.instance.authenticationTokens.totalCount).toBe(3);
+    r.proc.kill('SIGTERM');
+    expect(await within(15_000, 'exit after SIGTERM', r.exited)).toEqual({ code: 0, signal: null });
   }, 90_000);
 });
 
