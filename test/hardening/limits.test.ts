@@ -298,6 +298,22 @@ describe('CSRF prevention', () => {
     expect(res.status).toBeGreaterThanOrEqual(400);
     expect(res.status).toBeLessThan(500);
   });
+
+  it('a multipart POST (GraphQL file uploads, which this schema has none of) is refused even with the CSRF header, and reaches no upstream', async () => {
+    stack.emulator.reset();
+    const form = new FormData();
+    form.set('operations', JSON.stringify({ query: signIn.query, variables: JSON.parse(signIn.variables) }));
+    form.set('map', '{}');
+    const res = await stack.gateway.fetch('http://gateway.test/graphql', {
+      method: 'POST',
+      headers: { 'x-graphql-yoga-csrf': '1' },
+      body: form,
+    });
+    expect(calls(stack, IAM_ROUTE)).toBe(0);
+    expect(res.status).toBeGreaterThanOrEqual(400);
+    expect(res.status).toBeLessThan(500);
+    expect(await res.text()).not.toContain('createIamToken');
+  });
 });
 
 describe('CORS', () => {
