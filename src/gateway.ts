@@ -1,7 +1,10 @@
 // createGateway(config, deps?) → the yoga instance (a fetch handler; it does not listen).
 import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
+import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
+import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
 import type { Logger } from 'pino';
+import type { GraphQLError, ValidationContext } from 'graphql';
 import { randomUUID } from 'node:crypto';
 import type { GatewayConfig } from './config.ts';
 import type { BrokerServices } from './broker/index.ts';
@@ -14,7 +17,6 @@ import type { SharedState } from './shared/index.ts';
 import { createLogger, operationLogger } from './logger.ts';
 import { useContractErrorCodes } from './errors.ts';
 import { useCompiledExecution } from './compiled-execution.ts';
-import { useDocumentLimits } from './document-limits.ts';
 import { GatewayMetrics } from './observability/metrics.ts';
 import { LeaseRegistry } from './leases/lease.ts';
 import { useOperationTelemetry } from './observability/plugin.ts';
@@ -50,6 +52,11 @@ export type Gateway = YogaServerInstance<Record<string, unknown>, Context> & {
 
 const GRAPHQL_ENDPOINT = '/graphql';
 
+/** Armor's refusals reported as validation errors: HTTP 400 like any other invalid document. */
+const asValidationError = {
+  propagateOnRejection: false,
+  onReject: [(ctx: ValidationContext | null, error: GraphQLError) => ctx?.reportError(error)],
+};
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 function missingBroker(): never {
@@ -92,7 +99,7 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
   const { limits } = config;
 
   const plugins: Plugin<any>[] = [
-    // One onRequest and one onResponse hook for the plugins below, in this order (src/http/on-request.ts).
+    // One onRequest hook for the plugins below, in this order (src/http/on-request.ts).
     ...withOneOnRequest([
       // First, so that even the early refusals (413, 429) carry the request id.
       {
@@ -122,8 +129,15 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
     useCSRFPrevention({ requestHeaders: ['x-graphql-yoga-csrf'] }),
     // PERSISTED_OPERATIONS: known hashes become the manifest's parsed documents (src/http/persisted-operations.ts).
     ...usePersistedDocuments(persisted.mode, trusted),
-    // Armor's limits, INTROSPECTION, field suggestions: rules made once (src/document-limits.ts).
-    ...useDocumentLimits(limits, config.introspection),
+    EnvelopArmorPlugin({
+      maxDepth: { n: limits.maxDepth, ignoreIntrospection: true, ...asValidationError },
+      maxAliases: { n: limits.maxAliases, ...asValidationError },
+      maxTokens: { n: limits.maxTokens },
+      maxDirectives: { n: limits.maxDirectives, ...asValidationError },
+      costLimit: { maxCost: limits.maxCost, ignoreIntrospection: true, ...asValidationError },
+      blockFieldSuggestion: { enabled: !config.introspection },
+    }) as Plugin,
+    ...(config.introspection ? [] : [useDisableIntrospection()]),
     // Before the telemetry plugin, so that its span wraps the compiled query's execution.
     // (Compile errors are not logged verbatim: they may quote the document's literals.)
     compiledExecution,
@@ -151,8 +165,7 @@ export function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Ga
     // and Node's HTTP parser rejects malformed Content-Length. Yoga's own 25 MB limit would
     // re-wrap every body in a TransformStream + stream.pipeline.
     maxRequestBodySize: false,
-    // No file uploads in this schema: a multipart body is refused like any other unsupported one,
-    // and yoga's multipart parser is one request-parse hook less on every request.
+    // No file uploads in this schema: a multipart body is refused like any other unsupported one.
     multipart: false,
     plugins,
     context: (initial) => {

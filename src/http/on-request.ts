@@ -1,22 +1,17 @@
-// Several plugins' onRequest hooks run as one, and their onResponse hooks as one, because the
-// server adapter calls each plugin's hook through its promise helpers, with a fresh payload
-// object and several closures per hook. Same order and same rule as yoga: the hooks run one after
-// the other, the first onRequest that answers (endResponse) ends them, and every onResponse runs.
-// For hooks that only read the request and may answer, and onResponse hooks that only change the
-// response's headers; none of them calls setRequest or setResponse.
+// Several plugins' onRequest hooks run as one, because yoga calls each plugin's onRequest
+// through its promise helpers, with a fresh payload object and four closures per hook. Same
+// order and same rule as yoga: the hooks run one after the other, and the first that answers
+// (endResponse) ends it.
+// For hooks that only read the request and may answer; none of them calls setRequest.
 import type { Plugin } from 'graphql-yoga';
 
 type OnRequest = NonNullable<Plugin['onRequest']>;
-type OnResponse = NonNullable<Plugin['onResponse']>;
 type Payload = Parameters<OnRequest>[0];
-type ResponsePayload = Parameters<OnResponse>[0];
 
 export function withOneOnRequest(plugins: Plugin<any>[]): Plugin<any>[] {
   const hooks: OnRequest[] = [];
-  const responseHooks: OnResponse[] = [];
-  const rest = plugins.map(({ onRequest, onResponse, ...plugin }) => {
+  const rest = plugins.map(({ onRequest, ...plugin }) => {
     if (onRequest) hooks.push(onRequest);
-    if (onResponse) responseHooks.push(onResponse);
     return plugin;
   });
   const onRequest: OnRequest = (payload: Payload) => {
@@ -34,14 +29,5 @@ export function withOneOnRequest(plugins: Plugin<any>[]): Plugin<any>[] {
     };
     return run(0);
   };
-  const onResponse: OnResponse = (payload: ResponsePayload) => {
-    const run = (from: number): void | Promise<void> => {
-      for (let i = from; i < responseHooks.length; i++) {
-        const result = responseHooks[i]!(payload);
-        if (result && typeof (result as Promise<void>).then === 'function') return (result as Promise<void>).then(() => run(i + 1));
-      }
-    };
-    return run(0);
-  };
-  return [{ onRequest, ...(responseHooks.length ? { onResponse } : {}) }, ...rest];
+  return [{ onRequest }, ...rest];
 }

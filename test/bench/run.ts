@@ -192,8 +192,8 @@ const gatewayArgs = () => [...settings.containerNodeFlags, ...settings.gatewayNo
 
 const STARTUP_COMMANDS: { id: string; label: string; cmd: string; args: string[]; env?: Record<string, string>; runs: () => number }[] = [
   { id: 'node', label: '`node dist/server.mjs` (the container)', cmd: process.execPath, args: [...settings.containerNodeFlags, settings.gatewayEntry], runs: () => settings.startupRuns },
-  { id: 'tsx', label: '`tsx src/server.ts` (what `npm start` runs)', cmd: 'node_modules/.bin/tsx', args: ['src/server.ts'], runs: () => Math.max(1, Math.ceil(settings.startupRuns / 2)) },
-  { id: 'npm-start', label: '`npm start` (npm itself included)', cmd: 'npm', args: ['start', '--silent'], runs: () => Math.max(1, Math.ceil(settings.startupRuns / 2)) },
+  { id: 'tsx', label: '`tsx src/server.ts` (what `npm run dev` runs)', cmd: 'node_modules/.bin/tsx', args: ['src/server.ts'], runs: () => Math.max(1, Math.ceil(settings.startupRuns / 2)) },
+  { id: 'npm-start', label: '`npm start` (npm itself, then scripts/start.mjs: the staleness check and the bundle)', cmd: 'npm', args: ['start', '--silent'], runs: () => Math.max(1, Math.ceil(settings.startupRuns / 2)) },
 ];
 
 interface StartupResult {
@@ -582,8 +582,7 @@ function targets(
   }
   const node = startup.find((s) => s.id === 'node');
   if (node) out.push({ target: 'start-up to first answered query ≤ 0.5 s (`node dist/server.mjs`, median)', measured: `${fmt(node.medianMs, 0)} ms`, met: node.medianMs <= 500 });
-  const tsx = startup.find((s) => s.id === 'tsx');
-  if (tsx) out.push({ target: 'start-up to first answered query ≤ 0.5 s (`tsx src/server.ts`, median)', measured: `${fmt(tsx.medianMs, 0)} ms`, met: tsx.medianMs <= 500 });
+  // `npm start` (npm's own start-up excluded) and its process tree: test/bench/npm-start.ts.
   return out;
 }
 
