@@ -4,6 +4,7 @@
 // small per-request changes, beside `npm run bench:ab` (which measures time, syscalls included;
 // these counts leave the kernel out).
 //   npx tsx test/bench/instructions.ts before=/path/to/old/server.mjs after=dist/server.mjs
+//   node flags instead of the container's: defaults=dist/server.mjs@ other=dist/server.mjs@--max-semi-space-size=4
 // Each build runs twice under valgrind, with BENCH_IR_FEW (300) and BENCH_IR_MANY (1300) requests
 // after the first answer, one at a time; the difference over the extra requests is the figure,
 // so start-up and warm-up cancel out. The gateway runs with the container's node flags plus
@@ -25,12 +26,12 @@ const BODY = graphqlBody(LIST20, { instanceId: DEMO_INSTANCE_ID, consumerId: DEM
 const HEADERS = { 'content-type': 'application/json', accept: 'application/json', authorization: `Bearer ${DEMO_ACCESS_TOKENS.full.token}` };
 
 const variants = process.argv.slice(2).map((arg) => {
-  const m = /^([\w.-]+)=(.+)$/.exec(arg);
-  if (!m) throw new Error(`not <label>=<entry>: ${arg}`);
-  return { label: m[1]!, entry: m[2]! };
+  const m = /^([\w.-]+)=([^@]+)(?:@(.*))?$/.exec(arg);
+  if (!m) throw new Error(`not <label>=<entry>[@<node flags>]: ${arg}`);
+  return { label: m[1]!, entry: m[2]!, flags: m[3] === undefined ? containerNodeFlags() : m[3].split(' ').filter(Boolean) };
 });
 if (!variants.length) {
-  console.error('usage: npx tsx test/bench/instructions.ts <label>=<entry> [<label>=<entry> ...]');
+  console.error('usage: npx tsx test/bench/instructions.ts <label>=<entry>[@<node flags>] [<label>=<entry>[@<node flags>] ...]');
   process.exit(2);
 }
 
@@ -38,11 +39,11 @@ const emulator = await startEmulator({ port: 0 });
 const dir = mkdtempSync(join(tmpdir(), 'bench-ir-'));
 
 /** Total instructions of one gateway process that answers `requests` list-20 queries after its first. */
-async function count(entry: string, requests: number): Promise<number> {
+async function count(entry: string, flags: string[], requests: number): Promise<number> {
   const out = join(dir, `cachegrind.${Math.random().toString(36).slice(2)}`);
   const child = spawn(
     'valgrind',
-    ['--tool=cachegrind', '--cache-sim=no', `--cachegrind-out-file=${out}`, process.execPath, ...containerNodeFlags(), '--single-threaded', entry],
+    ['--tool=cachegrind', '--cache-sim=no', `--cachegrind-out-file=${out}`, process.execPath, ...flags, '--single-threaded', entry],
     {
       env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', NODE_ENV: 'production', RATE_LIMIT_PER_MINUTE: '0', IDAAS_ENDPOINT: emulator.url, IAM_ENDPOINTS: `emulator=${emulator.url}` },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -81,16 +82,16 @@ async function count(entry: string, requests: number): Promise<number> {
 const rows: string[] = [];
 try {
   for (const v of variants) {
-    const few = await count(v.entry, FEW);
-    const many = await count(v.entry, MANY);
+    const few = await count(v.entry, v.flags, FEW);
+    const many = await count(v.entry, v.flags, MANY);
     const perRequest = (many - few) / (MANY - FEW);
     console.error(`[ir] ${v.label}: ${Math.round(perRequest).toLocaleString('en')} instructions per request (${few} with ${FEW} requests, ${many} with ${MANY})`);
-    rows.push(`| ${v.label} | ${Math.round(perRequest / 1000).toLocaleString('en')} k |`);
+    rows.push(`| ${v.label} | ${v.flags.join(' ') || '(none)'} | ${Math.round(perRequest / 1000).toLocaleString('en')} k |`);
   }
 } finally {
   await emulator.close();
   rmSync(dir, { recursive: true, force: true });
 }
-console.log(`List-20 query, gateway instructions per request (valgrind, ${MANY - FEW} requests one at a time, node ${containerNodeFlags().join(' ')}):\n`);
-console.log('| build | instructions per request |\n| --- | ---: |');
+console.log(`List-20 query, gateway instructions per request (valgrind, ${MANY - FEW} requests one at a time, plus --single-threaded):\n`);
+console.log('| build | node flags | instructions per request |\n| --- | --- | ---: |');
 console.log(rows.join('\n'));
