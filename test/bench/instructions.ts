@@ -10,14 +10,15 @@
 // so start-up and warm-up cancel out. The gateway runs with the container's node flags plus
 // --single-threaded (V8 compiles and collects on the main thread, so that the threads' schedule
 // under valgrind does not change what is counted). The emulator runs in this process, with no latency.
-// Loopback only; about a minute per build.
+// BENCH_IR_REDIS=1: the gateway with its rate limit on and REDIS_URL (a redis-server this script
+// starts and stops), as the bench's list20-redis row. Loopback only; about two minutes per build.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startEmulator } from '../../src/emulator/index.ts';
 import { DEMO_ACCESS_TOKENS, DEMO_CONSUMERS, DEMO_CREDENTIAL_PROVIDERS, DEMO_INSTANCE_ID } from '../../src/emulator/fixtures.ts';
-import { containerNodeFlags } from './lib.ts';
+import { containerNodeFlags, startRedisServer, type RedisProcess } from './lib.ts';
 import { graphqlBody, graphqlOk, LIST20 } from './scenarios.ts';
 
 const FEW = Number(process.env.BENCH_IR_FEW ?? 300);
@@ -36,6 +37,9 @@ if (!variants.length) {
 }
 
 const emulator = await startEmulator({ port: 0 });
+const redis: RedisProcess | undefined = process.env.BENCH_IR_REDIS === '1' ? await startRedisServer(false) : undefined;
+/** As the bench's list20-redis row: limits far above what this sends, buckets in Redis. */
+const redisEnv = redis ? { RATE_LIMIT_PER_MINUTE: '10000000', RATE_LIMIT_BURST: '10000000', REDIS_URL: redis.url } : {};
 const dir = mkdtempSync(join(tmpdir(), 'bench-ir-'));
 
 /** Total instructions of one gateway process that answers `requests` list-20 queries after its first. */
@@ -45,7 +49,7 @@ async function count(entry: string, flags: string[], requests: number): Promise<
     'valgrind',
     ['--tool=cachegrind', '--cache-sim=no', `--cachegrind-out-file=${out}`, process.execPath, ...flags, '--single-threaded', entry],
     {
-      env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', NODE_ENV: 'production', RATE_LIMIT_PER_MINUTE: '0', IDAAS_ENDPOINT: emulator.url, IAM_ENDPOINTS: `emulator=${emulator.url}` },
+      env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', NODE_ENV: 'production', RATE_LIMIT_PER_MINUTE: '0', IDAAS_ENDPOINT: emulator.url, IAM_ENDPOINTS: `emulator=${emulator.url}`, ...redisEnv },
       stdio: ['ignore', 'pipe', 'pipe'],
     },
   );
@@ -90,8 +94,9 @@ try {
   }
 } finally {
   await emulator.close();
+  await redis?.stop();
   rmSync(dir, { recursive: true, force: true });
 }
-console.log(`List-20 query, gateway instructions per request (valgrind, ${MANY - FEW} requests one at a time, plus --single-threaded):\n`);
+console.log(`List-20 query${redis ? ' with the rate limit in Redis' : ''}, gateway instructions per request (valgrind, ${MANY - FEW} requests one at a time, plus --single-threaded):\n`);
 console.log('| build | node flags | instructions per request |\n| --- | --- | ---: |');
 console.log(rows.join('\n'));
