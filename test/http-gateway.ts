@@ -4,7 +4,7 @@
 // through yoga.fetch (test/helpers.ts).
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { GatewayConfig } from '../src/config.ts';
+import type { EmulatorOptions } from '../src/emulator/index.ts';
 import type { Gateway } from '../src/gateway.ts';
 import { startStack, type Stack } from './helpers.ts';
 import { attachWebSocket } from '../src/leases/websocket.ts';
@@ -48,8 +48,11 @@ export interface HttpGateway extends Listening {
 }
 
 /** A stack (emulator + gateway, test/helpers.ts) listening on a socket; close() closes both. */
-export async function startHttpGateway(overrides: (c: GatewayConfig) => Partial<GatewayConfig> = () => ({})): Promise<HttpGateway> {
-  const stack = await startStack(overrides);
+export async function startHttpGateway(
+  overrides: Parameters<typeof startStack>[0] = () => ({}),
+  emulatorOptions?: EmulatorOptions,
+): Promise<HttpGateway> {
+  const stack = await startStack(overrides, emulatorOptions);
   const http = await listen(stack.gateway).catch(async (e: unknown) => {
     await stack.close();
     throw e;

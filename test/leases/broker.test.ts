@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { DEMO_CALLERS } from '../../src/emulator/fixtures.ts';
 import { auditFingerprint, brokerAuth, readAuditLines } from '../helpers.ts';
-import { ROLE, eventually, leaseOf, mintCalls, sseLease, startLeaseStack, wsClient, wsLease, type LeaseStack, type Subscription } from './helpers.ts';
+import { ROLE, endLeases, eventually, leaseOf, mintCalls, sseLease, startLeaseStack, wsClient, wsLease, type LeaseStack, type Subscription } from './helpers.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'lease-broker-'));
 const auditFile = join(dir, 'audit.log');
@@ -25,9 +25,7 @@ afterAll(async () => {
   await s?.close();
 });
 beforeEach(async () => {
-  for (const sub of open.splice(0)) sub.dispose();
-  await eventually(() => s.stack.gateway.services.leases.size === 0, 2_000, 'the previous test’s leases ending');
-  s.stack.emulator.reset();
+  await endLeases(s, open);
   writeFileSync(policyFile, demoPolicy);
   expect(s.stack.gateway.services.broker!.policy.reload()).toEqual({ ok: true });
 });

@@ -8,8 +8,8 @@ import WebSocket from 'ws';
 import { DEMO_ACCESS_TOKENS, DEMO_CLOUD_ACCOUNT_ROLES, DEMO_INSTANCE_ID } from '../../src/emulator/fixtures.ts';
 import type { GatewayConfig } from '../../src/config.ts';
 import type { EmulatorOptions } from '../../src/emulator/index.ts';
-import { startStack, type Stack } from '../helpers.ts';
-import { listen, type Listening } from '../http-gateway.ts';
+import type { Stack } from '../helpers.ts';
+import { startHttpGateway, type HttpGateway } from '../http-gateway.ts';
 
 export const ROLE = DEMO_CLOUD_ACCOUNT_ROLES.alibaba.cloudAccountRoleExternalId;
 export const AWS_ROLE = DEMO_CLOUD_ACCOUNT_ROLES.aws.cloudAccountRoleExternalId;
@@ -141,25 +141,19 @@ export function wsLease(client: WsClient, variables: Record<string, unknown>): S
   return { ...sub, dispose };
 }
 
-export interface LeaseStack extends Listening {
-  stack: Stack;
-}
+export type LeaseStack = HttpGateway;
 
 /** Emulator + gateway on a socket; the emulator's STS credentials live `stsTtlSeconds`. */
-export async function startLeaseStack(
+export const startLeaseStack = (
   overrides: (c: GatewayConfig, emulator: Stack['emulator']) => Partial<GatewayConfig> = () => ({}),
   emulatorOptions: EmulatorOptions = { stsTtlSeconds: 3 },
-): Promise<LeaseStack> {
-  const stack = await startStack(overrides, emulatorOptions);
-  const http = await listen(stack.gateway);
-  return {
-    ...http,
-    stack,
-    close: async () => {
-      await http.close();
-      await stack.close();
-    },
-  };
+): Promise<LeaseStack> => startHttpGateway(overrides, emulatorOptions);
+
+/** Between tests: closes the subscriptions a test left open, waits for their leases to end, and resets the emulator. */
+export async function endLeases(s: LeaseStack, open: Subscription[]): Promise<void> {
+  for (const sub of open.splice(0)) sub.dispose();
+  await eventually(() => s.stack.gateway.services.leases.size === 0, 2_000, 'the previous test’s leases ending');
+  s.stack.emulator.reset();
 }
 
 export const mintCalls = (stack: Stack) => stack.emulator.counters()['idaas.obtainAccessCredential']?.requests ?? 0;

@@ -7,6 +7,7 @@ import {
   AWS_ROLE,
   BEARER,
   ROLE,
+  endLeases,
   eventually,
   leaseOf,
   metric,
@@ -34,9 +35,7 @@ afterAll(async () => {
   await s?.close();
 });
 beforeEach(async () => {
-  for (const sub of open.splice(0)) sub.dispose();
-  await eventually(() => s.stack.gateway.services.leases.size === 0, 2_000, 'the previous test’s leases ending');
-  s.stack.emulator.reset();
+  await endLeases(s, open);
 });
 
 describe('a lease', () => {
